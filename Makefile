@@ -1,0 +1,41 @@
+# Two commands for a fresh machine: `make demo` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+RUN := $(VENV)/bin/python
+UV := $(PYTHON) -m uv
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format train benchmarks clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: uv.lock pyproject.toml
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.9"
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.installed ## Create .venv from the lock file
+
+demo: setup ## Run the closed loop on the local target
+	$(RUN) -m flows.training
+
+test: setup lint ## Lint, then run every test
+	$(RUN) -m pytest
+
+lint: setup ## ruff and codespell
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/codespell
+
+format: setup ## Apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+train: setup ## Run the training flow once with the current settings
+	$(RUN) -m flows.training
+
+clean: ## Remove local state (.mlops) and the virtual environment
+	rm -rf .mlops $(VENV)

@@ -1,0 +1,1 @@
+"""The Lambda handler package, artifact building and the deployers."""

@@ -1,0 +1,95 @@
+"""The training flow: data snapshot → candidates → MLflow registry → champion gate → ONNX bundle."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from tasks.candidates import FAMILIES
+from tasks.dataset import DatasetSpec, load_dataset_spec
+from tasks.settings import load_settings
+from tasks.tracking import RunContext
+from tasks.training import (
+    fit_candidate_task,
+    gate_promotion,
+    load_training_data,
+    record_training,
+    score_current_champion,
+    select_deployable_candidate,
+    snapshot_training_data,
+    split_training_data,
+)
+
+
+class TrainingSummary(BaseModel):
+    """What a training run produced and decided."""
+
+    model_name: str
+    run_id: str
+    family: str
+    metrics: dict[str, float]
+    promoted: bool
+    reason: str
+    model_version: str | None
+    data_digest: str
+
+
+@flow(name="train-model")
+def train_model(
+    data_source: str | None = None,
+    dataset: DatasetSpec | None = None,
+    model_name: str | None = None,
+    families: list[str] | None = None,
+    reason: str = "manual",
+) -> TrainingSummary:
+    """Train candidate models, register the best and make it champion if it beats the current one.
+
+    Unset parameters come from the settings (`MLOPS_DATA_SOURCE`, `MLOPS_DATASET_SPEC`,
+    `MLOPS_MODEL_NAME`); `families` limits the candidates (all of the task's by default).
+    """
+    settings = load_settings()
+    spec = dataset or load_dataset_spec(settings.dataset_spec)
+    source = data_source or settings.data_source
+    name = model_name or settings.model_name
+    tracking_uri = settings.tracking_uri
+
+    data = load_training_data(source, spec, settings.min_rows)
+    snapshot = snapshot_training_data(data, settings.storage, spec.name)
+    split = split_training_data(data, spec, settings.holdout_fraction, settings.random_seed)
+    futures = [
+        fit_candidate_task.submit(family, data, split, settings.random_seed)
+        for family in families or FAMILIES[data.task]
+    ]
+    candidates = [future.result() for future in futures]
+    deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
+    champion = score_current_champion(tracking_uri, name, data, split)
+    decision = gate_promotion(data, deployable, champion, settings.promotion_margin)
+    context = RunContext(name, spec.name, source, split.method, reason, split.train, data.target)
+    record = record_training(
+        context,
+        data,
+        snapshot,
+        candidates,
+        deployable,
+        decision,
+        settings.reference_rows,
+        settings.random_seed,
+        tracking_uri,
+        settings.artifact_root,
+    )
+    summary = TrainingSummary(
+        model_name=name,
+        run_id=record.run_id,
+        family=deployable.candidate.family,
+        metrics=deployable.onnx_metrics,
+        promoted=record.promoted,
+        reason=decision.reason,
+        model_version=record.model_version,
+        data_digest=snapshot.digest,
+    )
+    get_run_logger().info("Training finished: %s", summary.model_dump_json())
+    return summary
+
+
+if __name__ == "__main__":
+    train_model()

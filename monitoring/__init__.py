@@ -1,0 +1,1 @@
+"""Prediction-log reading, Evidently drift reports and the retraining decision."""

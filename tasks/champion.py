@@ -1,0 +1,58 @@
+"""Score the current champion on a new holdout so the gate compares like with like."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from tasks.bundle import MODEL_FILE, read_schema
+from tasks.data import PreparedData
+from tasks.evaluate import holdout_metrics, primary_score
+from tasks.onnx_export import create_session, onnx_scores
+from tasks.registry import CHAMPION_ALIAS, download_bundle, version_by_alias
+
+
+class IncompatibleChampionError(RuntimeError):
+    """The champion was trained on other columns or another task and cannot be compared."""
+
+
+@dataclass(frozen=True)
+class ChampionScore:
+    """The champion's version and its metrics on the candidate's holdout."""
+
+    version: str
+    metrics: dict[str, float]
+    score: float
+
+
+def score_champion(
+    client: MlflowClient, model_name: str, data: PreparedData, holdout: pd.DataFrame
+) -> ChampionScore | None:
+    """The champion's holdout metrics, or None when there is no champion."""
+    version = version_by_alias(client, model_name, CHAMPION_ALIAS)
+    if version is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = download_bundle(client, version, Path(folder))
+        schema = read_schema(bundle)
+        model = (bundle / MODEL_FILE).read_bytes()
+    if schema.task != data.task or schema.target != data.target:
+        msg = (
+            f"champion v{version.version} predicts {schema.target!r} ({schema.task}); "
+            f"this run predicts {data.target!r} ({data.task})"
+        )
+        raise IncompatibleChampionError(msg)
+    numeric = [feature.name for feature in schema.features if feature.type == "number"]
+    categorical = [feature.name for feature in schema.features if feature.type == "category"]
+    absent = sorted(set(numeric + categorical) - set(holdout.columns))
+    if absent:
+        msg = f"champion v{version.version} needs columns this data lacks: {', '.join(absent)}"
+        raise IncompatibleChampionError(msg)
+    scores = onnx_scores(create_session(model), holdout, numeric, categorical, data.task)
+    metrics = holdout_metrics(data.task, holdout[data.target].to_numpy(), scores)
+    _, score, _ = primary_score(data.task, metrics)
+    return ChampionScore(str(version.version), metrics, score)

@@ -1,0 +1,124 @@
+"""Typed settings for every flow, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+AMES_SOURCE_URL = "http://jse.amstat.org/v19n3/decock/AmesHousing.txt"
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_STORAGE_SCHEMES = ("file://", "s3://")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the flows; every field maps to one environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLOPS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    target: Literal["local", "aws"] = Field("local", description="Where models are served.")
+    home: Path = Field(PROJECT_ROOT / ".mlops", description="Local state folder.")
+    data_source: str = Field(AMES_SOURCE_URL, min_length=1, description="Training data.")
+    dataset_spec: Path | None = Field(None, description="JSON dataset spec; Ames when unset.")
+    storage_url: str | None = Field(None, description="Root for snapshots, logs and reports.")
+    model_name: str = Field("ames-price", description="Registered model name.")
+    mlflow_tracking_uri: str | None = Field(None, validation_alias="MLFLOW_TRACKING_URI")
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    random_seed: int = Field(42, ge=0)
+    min_rows: int = Field(50, ge=10)
+    promotion_margin: float = Field(0.0, ge=0.0, lt=1.0)
+    onnx_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
+    reference_rows: int = Field(5000, ge=100)
+    deploy_on_promotion: bool = True
+    aws_region: str | None = Field(None)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("model_name")
+    @classmethod
+    def _valid_model_name(cls, value: str) -> str:
+        if not _MODEL_NAME.match(value):
+            msg = "use letters, digits, '.', '_' or '-', starting with a letter or digit"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_storage_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" not in value:
+            return Path(value).expanduser().resolve().as_uri()
+        if not value.startswith(_STORAGE_SCHEMES):
+            msg = f"must be a local path, file:// or s3:// URL, got {value!r}"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        self.storage_url = self.storage
+        self.mlflow_tracking_uri = self.tracking_uri
+        if self.target == "aws":
+            if not self.storage.startswith("s3://"):
+                msg = "MLOPS_STORAGE_URL must be an s3:// URL when MLOPS_TARGET=aws"
+                raise ValueError(msg)
+            if not self.aws_region:
+                msg = "MLOPS_AWS_REGION is required when MLOPS_TARGET=aws"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def storage(self) -> str:
+        """The storage root URL (always set after validation)."""
+        return self.storage_url or (self.home / "storage").as_uri()
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking and registry URI (always set after validation)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        """Where new MLflow experiments keep their artifacts: under the storage root."""
+        return f"{self.storage}/mlflow-artifacts"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a settings field."""
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return f"MLOPS_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else ""
+            message = item["msg"].removeprefix("Value error, ")
+            if field:
+                problems.append(f"{env_name(field)}={item.get('input')!r}: {message}")
+            else:
+                problems.append(message)
+        raise SettingsError("Invalid settings: " + "; ".join(problems)) from None

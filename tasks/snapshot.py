@@ -1,0 +1,39 @@
+"""Immutable, content-addressed snapshots of the data a model was trained on."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tasks.storage import join_url, write_bytes_once
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a training table was stored and the digest that names it."""
+
+    url: str
+    digest: str
+    rows: int
+    created: bool
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """A sha256 of the table's values, column names and types, independent of file format."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(f"{name}:{dtype}" for name, dtype in frame.dtypes.items()).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_snapshot(frame: pd.DataFrame, storage_url: str, dataset_name: str) -> Snapshot:
+    """Store the table as Parquet under `snapshots/<dataset>/<digest>.parquet`, once."""
+    digest = content_digest(frame)
+    url = join_url(storage_url, "snapshots", dataset_name, f"{digest[:20]}.parquet")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    created = write_bytes_once(url, buffer.getvalue())
+    return Snapshot(url=url, digest=digest, rows=len(frame), created=created)

@@ -1,0 +1,158 @@
+"""Record a training run in MLflow: candidates, data input, decision, model and bundle."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import skops.io
+from mlflow.models import infer_signature
+
+from tasks.bundle import (
+    BundleMetadata,
+    ModelSchema,
+    sha256_hex,
+    write_bundle,
+)
+from tasks.candidate_selection import DeployableModel, FittedCandidate
+from tasks.promotion import PromotionDecision
+from tasks.registry import BUNDLE_PATH, CHAMPION_ALIAS, ensure_experiment, mlflow_client
+from tasks.snapshot import Snapshot
+
+# Pinned so MLflow does not resolve requirements by importing the model (saves seconds per run).
+MODEL_REQUIREMENTS = ["scikit-learn==1.9.1", "numpy", "pandas", "skops"]
+TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "builtins.")
+
+
+def skops_trusted_types(model: object) -> list[str]:
+    """The types skops must be told to trust to reload this model.
+
+    The model was built here from scikit-learn and NumPy types only; anything else is refused
+    rather than trusted.
+    """
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [name for name in untrusted if not name.startswith(TRUSTED_TYPE_PREFIXES)]
+    if foreign:
+        msg = f"model holds types outside scikit-learn and NumPy: {foreign}"
+        raise TypeError(msg)
+    return untrusted
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What the run left in MLflow."""
+
+    run_id: str
+    experiment_id: str
+    model_version: str | None
+    promoted: bool
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything about the run that is not the model itself."""
+
+    model_name: str
+    dataset_name: str
+    source: str
+    split_method: str
+    reason: str
+    train: pd.DataFrame
+    target: str
+
+
+def _log_candidates(candidates: list[FittedCandidate], chosen: str) -> None:
+    for candidate in candidates:
+        with mlflow.start_run(run_name=candidate.family, nested=True):
+            mlflow.log_params({"family": candidate.family, **candidate.params})
+            mlflow.log_metrics({**candidate.metrics, "fit_seconds": candidate.fit_seconds})
+            mlflow.set_tag("chosen", str(candidate.family == chosen).lower())
+
+
+def record_training_run(
+    context: RunContext,
+    snapshot: Snapshot,
+    candidates: list[FittedCandidate],
+    deployable: DeployableModel,
+    decision: PromotionDecision,
+    schema: ModelSchema,
+    reference: pd.DataFrame,
+    tracking_uri: str,
+    artifact_root: str,
+) -> TrainingRecord:
+    """Log the run; when the gate passed, register the model and move `champion` to it.
+
+    The alias moves last, after the bundle is logged, so whoever follows the alias always
+    finds a complete bundle.
+    """
+    client = mlflow_client(tracking_uri)
+    experiment_id = ensure_experiment(client, context.model_name, artifact_root)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    chosen = deployable.candidate
+    features = context.train.drop(columns=[context.target])
+    dataset = mlflow.data.from_pandas(
+        context.train,
+        source=snapshot.url,
+        targets=context.target,
+        name=context.dataset_name,
+        digest=snapshot.digest[:20],
+    )
+    with mlflow.start_run(run_name=f"train-{chosen.family}") as run:
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_params(
+            {
+                "data_source": context.source,
+                "data_digest": snapshot.digest,
+                "data_snapshot": snapshot.url,
+                "split": context.split_method,
+                "family": chosen.family,
+                "trigger": context.reason,
+                "promotion_margin": decision.margin,
+            }
+        )
+        _log_candidates(candidates, chosen.family)
+        mlflow.log_metrics({**chosen.metrics, "onnx_max_rel_error": deployable.parity.max_rel_error})
+        mlflow.log_metrics({f"onnx_{name}": value for name, value in deployable.onnx_metrics.items()})
+        if decision.champion_score is not None:
+            mlflow.log_metric(f"champion_{decision.metric}", decision.champion_score)
+        mlflow.log_dict(decision.model_dump(), "promotion.json")
+        mlflow.set_tags({"promoted": str(decision.promoted).lower(), "promotion_reason": decision.reason})
+        model_info = mlflow.sklearn.log_model(
+            chosen.pipeline,
+            name="model",
+            signature=infer_signature(features.head(100), chosen.pipeline.predict(features.head(100))),
+            pip_requirements=MODEL_REQUIREMENTS,
+            skops_trusted_types=skops_trusted_types(chosen.pipeline),
+        )
+        version = None
+        if decision.promoted:
+            version = mlflow.register_model(
+                model_info.model_uri,
+                context.model_name,
+                tags={"data_digest": snapshot.digest, "family": chosen.family},
+            ).version
+        metadata = BundleMetadata(
+            model_name=context.model_name,
+            model_version=None if version is None else str(version),
+            run_id=run.info.run_id,
+            family=chosen.family,
+            task=schema.task,
+            data_digest=snapshot.digest,
+            data_snapshot=snapshot.url,
+            metrics=deployable.onnx_metrics,
+            onnx_sha256=sha256_hex(deployable.onnx_model),
+            onnx_max_rel_error=deployable.parity.max_rel_error,
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            bundle = write_bundle(
+                Path(folder) / BUNDLE_PATH, deployable.onnx_model, schema, metadata, reference
+            )
+            mlflow.log_artifacts(str(bundle), BUNDLE_PATH)
+        if version is not None:
+            client.set_registered_model_alias(context.model_name, CHAMPION_ALIAS, str(version))
+    return TrainingRecord(
+        run.info.run_id, experiment_id, None if version is None else str(version), decision.promoted
+    )

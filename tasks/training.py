@@ -1,0 +1,145 @@
+"""Prefect tasks of the training flow; each wraps plain functions from this package."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.bundle import build_schema, reference_sample
+from tasks.candidate_selection import DeployableModel, FittedCandidate, fit_candidate, select_deployable
+from tasks.champion import ChampionScore, score_champion
+from tasks.data import PreparedData, prepare_data, read_table
+from tasks.dataset import DatasetSpec
+from tasks.evaluate import primary_score
+from tasks.onnx_export import create_session, onnx_scores
+from tasks.promotion import PromotionDecision, decide_promotion
+from tasks.registry import mlflow_client
+from tasks.snapshot import Snapshot, write_snapshot
+from tasks.split import Split, split_data
+from tasks.tracking import RunContext, TrainingRecord, record_training_run
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> PreparedData:
+    """Read and validate the training table."""
+    data = prepare_data(read_table(source, spec.missing_values), spec, source, min_rows)
+    logger = get_run_logger()
+    logger.info(
+        "Loaded %d rows from %s: %d numeric and %d categorical features, target %r",
+        len(data.frame),
+        source,
+        len(data.numeric),
+        len(data.categorical),
+        data.target,
+    )
+    if data.dropped_empty:
+        logger.warning("Dropped columns with no values: %s", ", ".join(data.dropped_empty))
+    return data
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def snapshot_training_data(data: PreparedData, storage_url: str, dataset_name: str) -> Snapshot:
+    """Store the exact training table under its content digest."""
+    snapshot = write_snapshot(data.frame, storage_url, dataset_name)
+    state = "wrote" if snapshot.created else "reused"
+    get_run_logger().info("Data snapshot %s (%s)", snapshot.url, state)
+    return snapshot
+
+
+@task(cache_policy=NO_CACHE)
+def split_training_data(data: PreparedData, spec: DatasetSpec, holdout_fraction: float, seed: int) -> Split:
+    """Hold out rows for evaluation."""
+    return split_data(data, spec.time_column, holdout_fraction, seed)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="fit-{family}")
+def fit_candidate_task(family: str, data: PreparedData, split: Split, seed: int) -> FittedCandidate:
+    """Fit one candidate family and score it on the holdout."""
+    candidate = fit_candidate(family, data, split, seed)
+    metric, value, _ = primary_score(data.task, candidate.metrics)
+    get_run_logger().info("%s: holdout %s=%.6g in %.1fs", family, metric, value, candidate.fit_seconds)
+    return candidate
+
+
+@task(cache_policy=NO_CACHE)
+def select_deployable_candidate(
+    candidates: list[FittedCandidate], data: PreparedData, split: Split, tolerance: float
+) -> DeployableModel:
+    """Pick the best candidate that converts to ONNX and matches its pipeline."""
+    deployable = select_deployable(candidates, data, split.holdout, tolerance)
+    logger = get_run_logger()
+    for family, reason in deployable.rejected.items():
+        logger.warning("Skipped %s: %s", family, reason)
+    logger.info(
+        "Chose %s; ONNX parity max relative error %.2e on %d holdout rows",
+        deployable.candidate.family,
+        deployable.parity.max_rel_error,
+        deployable.parity.rows,
+    )
+    return deployable
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def score_current_champion(
+    tracking_uri: str, model_name: str, data: PreparedData, split: Split
+) -> ChampionScore | None:
+    """Score the registered champion on this run's holdout."""
+    return score_champion(mlflow_client(tracking_uri), model_name, data, split.holdout)
+
+
+@task(cache_policy=NO_CACHE)
+def gate_promotion(
+    data: PreparedData, deployable: DeployableModel, champion: ChampionScore | None, margin: float
+) -> PromotionDecision:
+    """Decide whether the candidate replaces the champion, and say why."""
+    metric, candidate_score, higher_is_better = primary_score(data.task, deployable.onnx_metrics)
+    decision = decide_promotion(
+        metric,
+        candidate_score,
+        None if champion is None else champion.score,
+        None if champion is None else champion.version,
+        higher_is_better=higher_is_better,
+        margin=margin,
+    )
+    verdict = "Promoting" if decision.promoted else "Keeping the champion"
+    get_run_logger().info("%s: %s", verdict, decision.reason)
+    return decision
+
+
+@task(cache_policy=NO_CACHE)
+def record_training(
+    context: RunContext,
+    data: PreparedData,
+    snapshot: Snapshot,
+    candidates: list[FittedCandidate],
+    deployable: DeployableModel,
+    decision: PromotionDecision,
+    reference_rows: int,
+    seed: int,
+    tracking_uri: str,
+    artifact_root: str,
+) -> TrainingRecord:
+    """Log everything to MLflow and, when promoted, register and alias the model."""
+    schema = build_schema(data, context.train)
+    train_scores = _reference_scores(deployable, data, context)
+    reference = reference_sample(data, context.train, train_scores, reference_rows, seed)
+    record = record_training_run(
+        context,
+        snapshot,
+        candidates,
+        deployable,
+        decision,
+        schema,
+        reference,
+        tracking_uri,
+        artifact_root,
+    )
+    if record.promoted:
+        get_run_logger().info("Registered %s v%s as champion", context.model_name, record.model_version)
+    return record
+
+
+def _reference_scores(deployable: DeployableModel, data: PreparedData, context: RunContext) -> np.ndarray:
+    session = create_session(deployable.onnx_model)
+    return onnx_scores(session, context.train, data.numeric, data.categorical, data.task)

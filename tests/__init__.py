@@ -1,0 +1,1 @@
+"""Tests: unit, data, model and integration layers."""

@@ -1,0 +1,88 @@
+"""Shared fixtures: isolated state folders, small real data sets and a Prefect test API."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
+os.environ.setdefault("PREFECT_HOME", str(_SESSION_HOME / "prefect"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+AMES_CSV = Path(os.environ.get("MLOPS_TEST_AMES_CSV", PROJECT_ROOT.parent / "shared/data/AmesHousing.csv"))
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    """A temporary folder for state that several tests share (one MLflow store, one API)."""
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(session_home: Path) -> str:
+    """One real SQLite MLflow store for the session; tests use distinct model names."""
+    return f"sqlite:///{session_home / 'mlflow.db'}"
+
+
+@pytest.fixture
+def mlops_env(tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every setting at a fresh folder and the session's MLflow store."""
+    for name in list(os.environ):
+        if name.startswith("MLOPS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A throwaway Prefect API for the whole session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def ames_csv() -> Path:
+    """The shared Ames copy; its absence is an error, not a skip."""
+    if not AMES_CSV.is_file():
+        pytest.fail(f"Ames data not found at {AMES_CSV}; set MLOPS_TEST_AMES_CSV")
+    return AMES_CSV
+
+
+def _sklearn_csv(folder: Path, loader_name: str) -> Path:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, loader_name)(as_frame=True)
+    frame = bunch.frame.copy()
+    path = folder / f"{loader_name.removeprefix('load_')}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def diabetes_csv(session_home: Path) -> Path:
+    """scikit-learn's diabetes data (regression, 442 rows) as a CSV with target `target`."""
+    return _sklearn_csv(session_home, "load_diabetes")
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_csv(session_home: Path) -> Path:
+    """scikit-learn's breast cancer data (binary classification, 569 rows), labels as words."""
+    path = _sklearn_csv(session_home, "load_breast_cancer")
+    frame = pd.read_csv(path)
+    frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
+    frame.to_csv(path, index=False)
+    return path

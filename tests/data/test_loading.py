@@ -1,0 +1,221 @@
+"""Reading and validating training tables: formats, sources and every bad-data case."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.data import DataValidationError, normalise_columns, prepare_data, read_table
+from tasks.dataset import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
+
+SPEC = DatasetSpec(name="toy", target="Price", drop=[], categorical=[], task="regression")
+
+
+def _toy_frame(rows: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "Lot Area": rng.integers(1000, 20000, rows),
+            "1st Flr SF": rng.integers(300, 3000, rows),
+            "Kind": rng.choice(["a", "b", "c"], rows),
+            "Price": rng.normal(200_000, 30_000, rows).round(),
+        }
+    )
+
+
+def _prepare(path: Path, spec: DatasetSpec = SPEC, min_rows: int = 50):
+    return prepare_data(read_table(str(path), spec.missing_values), spec, str(path), min_rows)
+
+
+@pytest.mark.parametrize("separator", [",", "\t", ";"])
+def test_text_tables_are_read_with_any_separator(tmp_path: Path, separator: str) -> None:
+    path = tmp_path / "toy.txt"
+    _toy_frame().to_csv(path, sep=separator, index=False)
+    data = _prepare(path)
+    assert data.numeric == ["lot_area", "f_1st_flr_sf"]
+    assert data.categorical == ["kind"]
+    assert data.target == "price"
+    assert len(data.frame) == 60
+
+
+def test_parquet_and_gzip_give_the_same_table(tmp_path: Path) -> None:
+    frame = _toy_frame()
+    frame.to_parquet(tmp_path / "toy.parquet")
+    with gzip.open(tmp_path / "toy.csv.gz", "wt") as handle:
+        frame.to_csv(handle, index=False)
+    from_parquet = _prepare(tmp_path / "toy.parquet").frame
+    from_gzip = _prepare(tmp_path / "toy.csv.gz").frame
+    pd.testing.assert_frame_equal(from_parquet, from_gzip)
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_source_is_read_through_fsspec(http_root: tuple[Path, str]) -> None:
+    folder, url = http_root
+    _toy_frame().to_csv(folder / "toy.tsv", sep="\t", index=False)
+    data = prepare_data(read_table(f"{url}/toy.tsv", None), SPEC, url, 50)
+    assert len(data.frame) == 60
+
+
+def test_ames_copy_reads_with_bom_and_na_as_category(ames_csv: Path) -> None:
+    data = _prepare(ames_csv, AMES_SPEC)
+    assert len(data.frame) == 2930
+    assert data.target == "sale_price"
+    assert "order" not in data.frame.columns
+    assert "pid" not in data.frame.columns
+    assert "ms_sub_class" in data.categorical
+    assert "f_1st_flr_sf" in data.numeric
+    # "NA" means "no alley" in Ames, a category of its own, not a missing value.
+    assert "NA" in set(data.frame["alley"])
+    assert len(data.features) == 79
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("   \n\n", "is empty"),
+        ("Lot Area,Price\n", "has a header but no data rows"),
+    ],
+)
+def test_empty_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with pytest.raises(DataValidationError, match=message):
+        _prepare(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match=r"cannot read .*nope\.csv: no such file"):
+        _prepare(tmp_path / "nope.csv")
+
+
+def test_missing_target_lists_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    _toy_frame().drop(columns=["Price"]).to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"target column 'price' not found .*columns are: lot_area"):
+        _prepare(path)
+
+
+def test_unparseable_numbers_name_column_and_rows(tmp_path: Path) -> None:
+    frame = _toy_frame().astype({"Lot Area": object})
+    frame.loc[3, "Lot Area"] = "12a"
+    frame.loc[7, "Lot Area"] = "n/a?"
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(
+        DataValidationError, match=r"'lot_area' has 2 values that are not numbers \(row 4: '12a', row 8"
+    ):
+        _prepare(path)
+
+
+def test_unparseable_target_is_refused(tmp_path: Path) -> None:
+    frame = _toy_frame().astype({"Price": object})
+    frame.loc[0, "Price"] = "expensive"
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(
+        DataValidationError, match=r"'price' has 1 values that are not numbers \(row 1: 'expensive'"
+    ):
+        _prepare(path)
+
+
+def test_missing_target_values_are_refused(tmp_path: Path) -> None:
+    frame = _toy_frame()
+    frame.loc[5, "Price"] = np.nan
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"target 'price' is missing in 1 rows \(row 6"):
+        _prepare(path)
+
+
+def test_non_finite_values_are_refused(tmp_path: Path) -> None:
+    frame = _toy_frame().astype({"Lot Area": float})
+    frame.loc[2, "Lot Area"] = np.inf
+    path = tmp_path / "toy.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataValidationError, match=r"'lot_area' has non-finite values \(row 3"):
+        _prepare(path)
+
+
+def test_too_few_rows_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    _toy_frame(rows=20).to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match="has 20 rows; at least 50 are needed"):
+        _prepare(path)
+
+
+def test_classification_needs_two_classes(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    _toy_frame().to_csv(path, index=False)
+    spec = SPEC.model_copy(update={"target": "kind", "task": "classification"})
+    with pytest.raises(DataValidationError, match=r"needs exactly 2 classes, found 3: 'a', 'b', 'c'"):
+        _prepare(path, spec)
+
+
+def test_unknown_spec_features_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    _toy_frame().to_csv(path, index=False)
+    spec = DatasetSpec(target="Price", features=["Lot Area", "Garage"], drop=[], categorical=[])
+    with pytest.raises(DataValidationError, match=r"features \['garage'\] from the dataset spec"):
+        _prepare(path, spec)
+
+
+def test_ragged_rows_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    path.write_text("a,b,Price\n1,2,3\n1,2,3,4,5\n")
+    with pytest.raises(DataValidationError, match="is not a readable table"):
+        _prepare(path, min_rows=10)
+
+
+def test_corrupt_parquet_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "toy.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataValidationError, match="is not a readable Parquet file"):
+        _prepare(path)
+
+
+def test_colliding_names_are_refused() -> None:
+    with pytest.raises(DataValidationError, match="both normalise to 'lot_area'"):
+        normalise_columns(pd.DataFrame({"Lot Area": [1], "lot_area": [2]}))
+
+
+def test_empty_columns_are_dropped_and_reported(tmp_path: Path) -> None:
+    frame = _toy_frame().assign(Nothing=np.nan)
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    data = _prepare(path)
+    assert data.dropped_empty == ["nothing"]
+    assert "nothing" not in data.frame.columns
+
+
+def test_spec_file_is_validated(tmp_path: Path) -> None:
+    good = tmp_path / "spec.json"
+    good.write_text('{"name": "churn", "target": "Churned", "task": "classification", "drop": ["Id"]}')
+    spec = load_dataset_spec(good)
+    assert (spec.target, spec.task, spec.drop) == ("churned", "classification", ["id"])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"target": "y", "task": "ranking"}')
+    with pytest.raises(DatasetSpecError, match="not a valid dataset spec"):
+        load_dataset_spec(bad)
+    with pytest.raises(DatasetSpecError, match="no such file"):
+        load_dataset_spec(tmp_path / "missing.json")

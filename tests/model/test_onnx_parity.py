@@ -1,0 +1,106 @@
+"""Every candidate family converts to ONNX and agrees with its pipeline, for both task types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from tasks.candidate_selection import FittedCandidate, fit_candidate, select_deployable
+from tasks.candidates import FAMILIES
+from tasks.data import prepare_data, read_table
+from tasks.dataset import DatasetSpec
+from tasks.onnx_export import OnnxExportError, check_parity, convert_pipeline, create_session, onnx_scores
+from tasks.split import split_data
+
+TOLERANCE = 1e-4
+
+
+def _prepared(path: Path, task: str):
+    spec = DatasetSpec(name=path.stem, target="target", task=task, drop=[], categorical=[])
+    data = prepare_data(read_table(str(path), spec.missing_values), spec, str(path), 50)
+    return data, split_data(data, None, 0.2, 7)
+
+
+@pytest.fixture(scope="module")
+def diabetes(diabetes_csv: Path):
+    return _prepared(diabetes_csv, "regression")
+
+
+@pytest.fixture(scope="module")
+def breast_cancer(breast_cancer_csv: Path):
+    return _prepared(breast_cancer_csv, "classification")
+
+
+@pytest.mark.parametrize("family", list(FAMILIES["regression"]))
+def test_regression_families_match_their_onnx_export(diabetes, family: str) -> None:
+    data, split = diabetes
+    candidate = fit_candidate(family, data, split, seed=0)
+    assert candidate.metrics["r2"] > 0.25  # diabetes is noisy; a working model explains some of it
+    deployable = select_deployable([candidate], data, split.holdout, TOLERANCE)
+    assert deployable.parity.max_rel_error <= TOLERANCE
+    assert deployable.onnx_metrics["rmse"] == pytest.approx(candidate.metrics["rmse"], rel=1e-4)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES["classification"]))
+def test_classification_families_match_their_onnx_export(breast_cancer, family: str) -> None:
+    data, split = breast_cancer
+    assert data.classes == ["benign", "malignant"]
+    candidate = fit_candidate(family, data, split, seed=0)
+    assert candidate.metrics["roc_auc"] > 0.95
+    deployable = select_deployable([candidate], data, split.holdout, TOLERANCE)
+    assert deployable.parity.max_rel_error <= TOLERANCE
+    assert set(deployable.onnx_metrics) == {"roc_auc", "log_loss", "f1", "accuracy"}
+
+
+def test_categorical_inputs_and_unknown_categories(diabetes) -> None:
+    data, split = diabetes
+    # treat `sex` as a category: the graph then takes a string input for it
+    data = type(data)(
+        data.frame.assign(sex=data.frame["sex"].map(lambda v: "f" if v > 0 else "m")),
+        data.target,
+        data.task,
+        [n for n in data.numeric if n != "sex"],
+        ["sex"],
+    )
+    split = split_data(data, None, 0.2, 7)
+    candidate = fit_candidate("gradient_boosting", data, split, seed=0)
+    model = convert_pipeline(candidate.pipeline, data.numeric, data.categorical)
+    unseen = split.holdout.assign(sex="unknown-level")
+    onnx = onnx_scores(create_session(model), unseen, data.numeric, data.categorical, "regression")
+    expected = candidate.pipeline.predict(unseen[data.features])
+    check_parity(expected, onnx, TOLERANCE)
+
+
+def test_unconvertible_best_candidate_falls_back_to_the_next(diabetes) -> None:
+    data, split = diabetes
+    good = fit_candidate("ridge", data, split, seed=0)
+    # A custom Python function cannot be expressed in ONNX; give it the best score so it is tried first.
+    custom = Pipeline([("custom", FunctionTransformer(np.log1p)), ("model", good.pipeline)])
+    custom.fit(split.train[data.features], split.train[data.target])
+    unconvertible = FittedCandidate("custom", custom, {**good.metrics, "rmse": good.metrics["rmse"] / 2}, 0.0)
+    deployable = select_deployable([unconvertible, good], data, split.holdout, TOLERANCE)
+    assert deployable.candidate.family == "ridge"
+    assert "ONNX conversion failed" in deployable.rejected["custom"]
+
+
+def test_no_convertible_candidate_is_an_error(diabetes) -> None:
+    data, split = diabetes
+    custom = Pipeline([("custom", FunctionTransformer(np.sqrt))])
+    custom.fit(split.train[data.features])
+    with pytest.raises(OnnxExportError, match="no candidate could be exported"):
+        select_deployable(
+            [FittedCandidate("custom", custom, {"rmse": 1.0}, 0.0)], data, split.holdout, TOLERANCE
+        )
+
+
+def test_parity_check_refuses_disagreement() -> None:
+    expected = np.array([100_000.0, 200_000.0, 0.5])
+    check_parity(expected, expected * (1 + 5e-5), TOLERANCE)
+    with pytest.raises(OnnxExportError, match="over the tolerance"):
+        check_parity(expected, expected * (1 + 5e-4), TOLERANCE)
+    with pytest.raises(OnnxExportError):
+        check_parity(expected, np.array([np.nan, 1.0, 2.0]), TOLERANCE)

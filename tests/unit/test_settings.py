@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from tasks.settings import AMES_SOURCE_URL, SettingsError, load_settings
+
+
+def test_defaults_put_all_state_under_home(mlops_env: Path) -> None:
+    settings = load_settings()
+    home = (mlops_env / "home").resolve()
+    assert settings.target == "local"
+    assert settings.home == home
+    assert settings.data_source == AMES_SOURCE_URL
+    assert settings.storage == home.joinpath("storage").as_uri()
+    assert settings.artifact_root == f"{settings.storage}/mlflow-artifacts"
+
+
+def test_tracking_uri_defaults_to_sqlite_under_home(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    settings = load_settings()
+    assert settings.tracking_uri == f"sqlite:///{(mlops_env / 'home').resolve() / 'mlflow.db'}"
+
+
+def test_environment_and_dotenv_are_read(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (mlops_env / ".env").write_text("MLOPS_MODEL_NAME=from-dotenv\nMLOPS_PROMOTION_MARGIN=0.02\n")
+    monkeypatch.setenv("MLOPS_STORAGE_URL", str(mlops_env / "store"))
+    settings = load_settings()
+    assert settings.model_name == "from-dotenv"
+    assert settings.promotion_margin == pytest.approx(0.02)
+    assert settings.storage == (mlops_env / "store").resolve().as_uri()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MLOPS_TARGET", "gcp", "MLOPS_TARGET='gcp'"),
+        ("MLOPS_MODEL_NAME", "bad name!", "MLOPS_MODEL_NAME='bad name!'"),
+        ("MLOPS_STORAGE_URL", "gs://bucket/x", "MLOPS_STORAGE_URL='gs://bucket/x'"),
+        ("MLOPS_PROMOTION_MARGIN", "-1", "MLOPS_PROMOTION_MARGIN='-1'"),
+        ("MLOPS_HOLDOUT_FRACTION", "half", "MLOPS_HOLDOUT_FRACTION='half'"),
+        ("MLOPS_DATA_SOURCE", "", "MLOPS_DATA_SOURCE=''"),
+    ],
+)
+def test_invalid_setting_names_the_variable(
+    mlops_env: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=expected.replace("(", r"\(")):
+        load_settings()
+
+
+def test_aws_target_requires_s3_storage(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_TARGET", "aws")
+    monkeypatch.setenv("MLOPS_AWS_REGION", "eu-west-1")
+    with pytest.raises(SettingsError, match="MLOPS_STORAGE_URL must be an s3:// URL"):
+        load_settings()
+
+
+def test_aws_target_requires_region(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_TARGET", "aws")
+    monkeypatch.setenv("MLOPS_STORAGE_URL", "s3://bucket/prefix")
+    with pytest.raises(SettingsError, match="MLOPS_AWS_REGION is required"):
+        load_settings()
