@@ -86,3 +86,26 @@ def breast_cancer_csv(session_home: Path) -> Path:
     frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def ames_bundle(ames_csv: Path, session_home: Path) -> Path:
+    """A real Ames bundle (ridge, fast to fit) named `ames-test` version 1."""
+    from tasks.dataset import AMES_SPEC
+    from tests.support.bundles import make_bundle
+
+    return make_bundle(ames_csv, AMES_SPEC, "ridge", session_home / "ames-bundle", model_name="ames-test")
+
+
+@pytest.fixture(scope="session")
+def local_layers(session_home: Path) -> list[Path]:
+    """The local function layer (numpy, onnxruntime) and the runtime layer (boto3), for this Python."""
+    from deployments.artifact import LAYER_PACKAGES, RUNTIME_PACKAGES, build_layer, host_python_version, pinned_requirements
+
+    return [
+        build_layer(
+            session_home / "layers", pinned_requirements(packages),
+            platform=None, python_version=host_python_version(), zipped=False,
+        ).directory
+        for packages in (LAYER_PACKAGES, RUNTIME_PACKAGES)
+    ]

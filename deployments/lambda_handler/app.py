@@ -1,0 +1,143 @@
+"""Lambda entry point: API Gateway HTTP API (payload 2.0) events and direct invocations.
+
+Routes: `POST /predict`, `GET /schema`, `GET /health`. A direct invocation whose event is
+not an HTTP event is treated as a prediction request body.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import load_config
+from .model import Model
+from .sinks import build_sink
+from .validation import RequestError, instances_from_body, parse_json, validate_instances
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._=-]")
+
+CONFIG = load_config()
+MODEL = Model(CONFIG.model_dir)
+SINK = build_sink(CONFIG.storage_url, CONFIG.firehose_stream)
+
+
+def _log(**fields: Any) -> None:
+    """One JSON line per request for CloudWatch: ids, status and timing, never payloads."""
+    print(json.dumps({"level": "info", **fields}, separators=(",", ":")), file=sys.stderr, flush=True)
+
+
+def _response(status: int, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "x-request-id": request_id},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _request_id(event: dict[str, Any], context: Any) -> str:
+    raw = _mapping(event.get("requestContext")).get("requestId") or getattr(context, "aws_request_id", None)
+    return _SAFE_ID.sub("-", str(raw))[:128] if raw else uuid.uuid4().hex
+
+
+def _route(event: dict[str, Any]) -> tuple[str, str]:
+    http = _mapping(_mapping(event.get("requestContext")).get("http"))
+    method = str(http.get("method", "POST")).upper()
+    path = str(event.get("rawPath") or http.get("path") or "/predict").rstrip("/") or "/"
+    return method, path.rsplit("/", 1)[-1] if path != "/" else ""
+
+
+def _body(event: dict[str, Any]) -> str | bytes:
+    body = event.get("body")
+    if body is None:
+        msg = "request has no body"
+        raise RequestError(msg)
+    if not isinstance(body, str):
+        msg = "body must be a JSON string"
+        raise RequestError(msg)
+    if len(body) > CONFIG.max_body_bytes:
+        msg = f"body is over the limit of {CONFIG.max_body_bytes} bytes"
+        raise RequestError(msg, status=413)
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            msg = "body is not valid base64"
+            raise RequestError(msg) from None
+    return body
+
+
+def predict(body: Any, request_id: str, started: float) -> dict[str, Any]:
+    """Validate, predict and log; the log is written before the answer is returned."""
+    batch = validate_instances(instances_from_body(body, CONFIG.max_batch_rows), MODEL.rules)
+    predictions = MODEL.predict(batch)
+    at = datetime.now(UTC)
+    latency_ms = (time.perf_counter() - started) * 1000
+    records = []
+    for row, instance in enumerate(batch.instances):
+        record = {
+            "request_id": request_id,
+            "row": row,
+            "timestamp": at.isoformat().replace("+00:00", "Z"),
+            "model_name": MODEL.name,
+            "model_version": MODEL.version,
+            "features": instance,
+            "prediction": predictions.values[row],
+            "latency_ms": round(latency_ms, 3),
+            "unknown_categories": batch.unknown_categories[row],
+        }
+        if predictions.probabilities is not None:
+            record["probabilities"] = predictions.probabilities[row]
+        records.append(record)
+    SINK.write(records, MODEL.name, request_id, at)
+    answer: dict[str, Any] = {
+        "predictions": predictions.values,
+        "model_name": MODEL.name,
+        "model_version": MODEL.version,
+        "request_id": request_id,
+    }
+    if predictions.probabilities is not None:
+        answer["probabilities"] = predictions.probabilities
+    return answer
+
+
+def _dispatch(event: dict[str, Any], request_id: str, started: float) -> tuple[int, dict[str, Any]]:
+    is_http = "requestContext" in event or "rawPath" in event
+    method, route = _route(event) if is_http else ("POST", "predict")
+    if route == "health" and method == "GET":
+        return 200, {"status": "ok", "model_name": MODEL.name, "model_version": MODEL.version}
+    if route == "schema" and method == "GET":
+        return 200, {"model_name": MODEL.name, "model_version": MODEL.version, **MODEL.schema}
+    if route == "predict" and method == "POST":
+        body = parse_json(_body(event)) if is_http else event
+        return 200, predict(body, request_id, started)
+    if route in {"health", "schema", "predict"}:
+        raise RequestError(f"method {method} is not allowed on /{route}", status=405)
+    raise RequestError(f"no route /{route}; use POST /predict, GET /schema or GET /health", status=404)
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """Answer one event; client mistakes are 4xx, failures to predict or log are 5xx."""
+    started = time.perf_counter()
+    request_id = _request_id(_mapping(event), context)
+    try:
+        if not isinstance(event, dict):
+            raise RequestError("event must be a JSON object")
+        status, body = _dispatch(event, request_id, started)
+    except RequestError as error:
+        status, body = error.status, error.to_dict()
+    except Exception as error:  # noqa: BLE001 - any other failure is the service's, reported as 5xx
+        status, body = 500, {"error": "internal error; the prediction was not logged"}
+        _log(level="error", request_id=request_id, error=type(error).__name__)
+    body.setdefault("request_id", request_id)
+    _log(request_id=request_id, status=status, latency_ms=round((time.perf_counter() - started) * 1000, 3))
+    return _response(status, body, request_id)

@@ -1,0 +1,53 @@
+"""The ONNX model and its schema, loaded once per container."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+
+from .validation import FeatureRule, ValidatedBatch, rules_from_schema
+
+
+@dataclass
+class Predictions:
+    """Model outputs for a batch, ready to serialise."""
+
+    values: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+class Model:
+    """An onnxruntime session plus what the schema and metadata say about it."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.schema: dict[str, Any] = json.loads((model_dir / "schema.json").read_text("utf-8"))
+        metadata_path = model_dir / "metadata.json"
+        metadata = json.loads(metadata_path.read_text("utf-8")) if metadata_path.is_file() else {}
+        self.name: str = metadata.get("model_name", "unknown")
+        self.version: str = str(metadata.get("model_version") or "unregistered")
+        self.task: str = self.schema["task"]
+        self.classes: list[str] = list(self.schema.get("classes") or [])
+        self.rules: list[FeatureRule] = rules_from_schema(self.schema)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(model_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def predict(self, batch: ValidatedBatch) -> Predictions:
+        """Regression values, or class labels with per-class probabilities."""
+        outputs = self.session.run(None, batch.feeds)
+        if self.task == "regression":
+            return Predictions([float(value) for value in np.asarray(outputs[0]).ravel()], None)
+        labels = [self.classes[int(label)] for label in np.asarray(outputs[0]).ravel()]
+        probabilities = [
+            {name: float(p) for name, p in zip(self.classes, row, strict=True)}
+            for row in np.asarray(outputs[1])
+        ]
+        return Predictions(labels, probabilities)

@@ -1,0 +1,109 @@
+"""Prediction-log sinks: one JSON Lines object per request (S3 or a folder), or Firehose."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+FIREHOSE_BATCH_RECORDS = 500  # PutRecordBatch limit
+FIREHOSE_BATCH_BYTES = 4 * 1024 * 1024
+
+
+class Sink(Protocol):
+    """Somewhere prediction records go before the response is returned."""
+
+    def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
+        """Store the records; return where they went."""
+        ...
+
+
+def prediction_key(model_name: str, request_id: str, at: datetime) -> str:
+    """`predictions/<model>/dt=YYYY-MM-DD/hour=HH/<request-id>.jsonl` under the storage root."""
+    return f"predictions/{model_name}/dt={at:%Y-%m-%d}/hour={at:%H}/{request_id}.jsonl"
+
+
+def encode_records(records: list[dict[str, Any]]) -> bytes:
+    """JSON Lines: one compact JSON object per line, each ending with a newline."""
+    return "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records).encode()
+
+
+class FileSink:
+    """Writes each request's records to a local folder (the local target's storage)."""
+
+    def __init__(self, root_url: str) -> None:
+        self.root = Path(unquote(urlparse(root_url).path))
+
+    def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
+        """Write atomically, so a reader never sees half an object."""
+        path = self.root / prediction_key(model_name, request_id, at)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(encode_records(records))
+        Path(temporary).replace(path)
+        return path.as_uri()
+
+
+class S3Sink:
+    """Writes each request's records as one S3 object."""
+
+    def __init__(self, root_url: str) -> None:
+        import boto3  # provided by the Lambda runtime; imported only when S3 is used
+
+        parsed = urlparse(root_url)
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.client = boto3.client("s3")
+
+    def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
+        """Put one object; the request fails if this does, so no answer goes unlogged."""
+        key = "/".join(part for part in (self.prefix, prediction_key(model_name, request_id, at)) if part)
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=encode_records(records), ContentType="application/x-ndjson"
+        )
+        return f"s3://{self.bucket}/{key}"
+
+
+class FirehoseSink:
+    """Sends the same records to a Firehose delivery stream, in batches, for high volume."""
+
+    def __init__(self, stream_name: str) -> None:
+        import boto3
+
+        self.stream_name = stream_name
+        self.client = boto3.client("firehose")
+
+    def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
+        """Send records in PutRecordBatch-sized chunks; fail if any record is refused."""
+        del model_name, request_id, at
+        batch: list[dict[str, bytes]] = []
+        size = 0
+        for record in records:
+            data = encode_records([record])
+            if batch and (len(batch) == FIREHOSE_BATCH_RECORDS or size + len(data) > FIREHOSE_BATCH_BYTES):
+                self._send(batch)
+                batch, size = [], 0
+            batch.append({"Data": data})
+            size += len(data)
+        self._send(batch)
+        return f"firehose://{self.stream_name}"
+
+    def _send(self, batch: list[dict[str, bytes]]) -> None:
+        response = self.client.put_record_batch(DeliveryStreamName=self.stream_name, Records=batch)
+        if response.get("FailedPutCount"):
+            msg = f"Firehose refused {response['FailedPutCount']} of {len(batch)} records"
+            raise RuntimeError(msg)
+
+
+def build_sink(storage_url: str, firehose_stream: str | None) -> Sink:
+    """Firehose when a stream is configured, else S3 or a local folder by URL scheme."""
+    if firehose_stream:
+        return FirehoseSink(firehose_stream)
+    if storage_url.startswith("s3://"):
+        return S3Sink(storage_url)
+    return FileSink(storage_url)

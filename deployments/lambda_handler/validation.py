@@ -1,0 +1,165 @@
+"""Check request instances against the training schema and turn them into model inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MISSING_CATEGORY = ""
+
+
+class RequestError(ValueError):
+    """A request the function refuses; becomes a 4xx JSON answer."""
+
+    def __init__(
+        self, message: str, *, status: int = 400, field: str | None = None, index: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.index = index
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body."""
+        body: dict[str, Any] = {"error": str(self)}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.index is not None:
+            body["instance"] = self.index
+        return body
+
+
+@dataclass(frozen=True)
+class FeatureRule:
+    """One input as the schema describes it."""
+
+    name: str
+    is_number: bool
+    nullable: bool
+    categories: frozenset[str] = frozenset()
+
+
+@dataclass
+class ValidatedBatch:
+    """Model feeds plus the cleaned instances and any categories training never saw."""
+
+    feeds: dict[str, np.ndarray]
+    instances: list[dict[str, Any]]
+    unknown_categories: list[list[str]] = field(default_factory=list)
+
+
+def _refuse_constant(name: str) -> float:
+    msg = f"{name} is not a valid JSON number"
+    raise RequestError(msg)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse a JSON body, refusing NaN and Infinity, which JSON does not allow."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RequestError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        msg = "body is not valid JSON"
+        raise RequestError(msg) from None
+
+
+def rules_from_schema(schema: dict[str, Any]) -> list[FeatureRule]:
+    """Validation rules for each feature in `schema.json`."""
+    return [
+        FeatureRule(
+            name=feature["name"],
+            is_number=feature["type"] == "number",
+            nullable=bool(feature["nullable"]),
+            categories=frozenset(feature.get("categories") or ()),
+        )
+        for feature in schema["features"]
+    ]
+
+
+def instances_from_body(body: Any, max_rows: int) -> list[Any]:
+    """The list of instances from `{"instances": [...]}` or a single instance object."""
+    if not isinstance(body, dict):
+        msg = 'body must be a JSON object: {"instances": [{...}, ...]} or one instance'
+        raise RequestError(msg)
+    instances = body["instances"] if "instances" in body else [body]
+    if not isinstance(instances, list):
+        msg = "'instances' must be a list of objects"
+        raise RequestError(msg, field="instances")
+    if not instances:
+        msg = "'instances' is empty; send at least one instance"
+        raise RequestError(msg, field="instances")
+    if len(instances) > max_rows:
+        msg = f"batch of {len(instances)} instances is over the limit of {max_rows}"
+        raise RequestError(msg, status=413, field="instances")
+    return instances
+
+
+def _number(rule: FeatureRule, value: Any, index: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"instance {index}: field {rule.name!r} must be a number, got {_json_type(value)}"
+        raise RequestError(msg, field=rule.name, index=index)
+    number = float(value) if not isinstance(value, int) or abs(value) < 2**63 else math.inf
+    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+        msg = f"instance {index}: field {rule.name!r} must be a finite number within float32 range"
+        raise RequestError(msg, field=rule.name, index=index)
+    return number
+
+
+def _category(rule: FeatureRule, value: Any, index: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        msg = f"instance {index}: field {rule.name!r} must be a string, got {_json_type(value)}"
+        raise RequestError(msg, field=rule.name, index=index)
+    return str(value)
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def validate_instances(instances: list[Any], rules: list[FeatureRule]) -> ValidatedBatch:
+    """Check every instance; the first problem found becomes a RequestError naming it."""
+    known = {rule.name for rule in rules}
+    columns: dict[str, list[Any]] = {rule.name: [] for rule in rules}
+    cleaned: list[dict[str, Any]] = []
+    unknown_categories: list[list[str]] = []
+    for index, instance in enumerate(instances):
+        if not isinstance(instance, dict):
+            msg = f"instance {index} must be a JSON object, got {_json_type(instance)}"
+            raise RequestError(msg, index=index)
+        extra = sorted(set(instance) - known)
+        if extra:
+            msg = f"instance {index}: unknown field {extra[0]!r}"
+            raise RequestError(msg, field=str(extra[0]), index=index)
+        row: dict[str, Any] = {}
+        unseen: list[str] = []
+        for rule in rules:
+            value = instance.get(rule.name)
+            if value is None:
+                if not rule.nullable:
+                    msg = f"instance {index}: field {rule.name!r} is required"
+                    raise RequestError(msg, field=rule.name, index=index)
+                columns[rule.name].append(math.nan if rule.is_number else MISSING_CATEGORY)
+                row[rule.name] = None
+                continue
+            if rule.is_number:
+                value = _number(rule, value, index)
+            else:
+                value = _category(rule, value, index)
+                if value not in rule.categories:
+                    unseen.append(rule.name)
+            columns[rule.name].append(value)
+            row[rule.name] = value
+        cleaned.append(row)
+        unknown_categories.append(unseen)
+    feeds = {
+        rule.name: np.array(columns[rule.name], dtype=np.float32 if rule.is_number else object).reshape(-1, 1)
+        for rule in rules
+    }
+    return ValidatedBatch(feeds, cleaned, unknown_categories)
