@@ -103,11 +103,15 @@ def _trim(directory: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _install(requirements: list[str], target: Path, platform: str | None, python_version: str) -> None:
+def _install(
+    requirements: list[str], target: Path, platform: str | None, python_version: str, *, with_deps: bool
+) -> None:
     command = [
-        sys.executable, "-m", "uv", "pip", "install", "--quiet", "--no-deps",
+        sys.executable, "-m", "uv", "pip", "install", "--quiet",
         "--only-binary", ":all:", "--target", str(target), "--python-version", python_version,
     ]
+    if not with_deps:
+        command.append("--no-deps")
     if platform:
         command += ["--python-platform", platform]
     completed = subprocess.run([*command, *requirements], capture_output=True, text=True, check=False)  # noqa: S603
@@ -123,17 +127,21 @@ def build_layer(
     platform: str | None,
     python_version: str,
     zipped: bool,
+    with_deps: bool = False,
 ) -> Layer:
     """Install requirements into `python/` for a platform, cached while they are unchanged.
 
     With `platform=None` the layer is for this machine's Python (the local runner); with
-    Lambda's platform and Python version it is the layer published to AWS.
+    Lambda's platform and Python version it is the layer published to AWS. The function layer
+    installs without dependencies: onnxruntime's declared ones (sympy, protobuf, ...) are for
+    its tooling, not for inference, and the local runner proves the layer loads without them.
     """
     description = {
         "requirements": sorted(requirements),
         "platform": platform or "host",
         "python": python_version,
         "format": _LAYER_FORMAT,
+        "with_deps": with_deps,
     }
     key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
     root = cache_dir / key
@@ -141,7 +149,7 @@ def build_layer(
     marker = root / "layer.json"
     if not marker.is_file():
         shutil.rmtree(root, ignore_errors=True)
-        _install(requirements, site, platform, python_version)
+        _install(requirements, site, platform, python_version, with_deps=with_deps)
         _trim(site)
         marker.write_text(json.dumps(description, indent=2), encoding="utf-8")
     files = sorted(path for path in site.rglob("*") if path.is_file())

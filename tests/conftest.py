@@ -105,7 +105,7 @@ def local_layers(session_home: Path) -> list[Path]:
     return [
         build_layer(
             session_home / "layers", pinned_requirements(packages),
-            platform=None, python_version=host_python_version(), zipped=False,
+            platform=None, python_version=host_python_version(), zipped=False, with_deps=with_deps,
         ).directory
-        for packages in (LAYER_PACKAGES, RUNTIME_PACKAGES)
+        for packages, with_deps in ((LAYER_PACKAGES, False), (RUNTIME_PACKAGES, True))
     ]
