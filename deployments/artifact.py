@@ -79,10 +79,7 @@ def write_deterministic_zip(entries: dict[str, Path], output: Path, compressleve
 
 def build_function_zip(bundle_dir: Path, output: Path) -> Artifact:
     """The function code: the handler package and the serving part of the model bundle."""
-    entries = {
-        f"lambda_handler/{path.name}": path
-        for path in sorted(HANDLER_PACKAGE.glob("*.py"))
-    }
+    entries = {f"lambda_handler/{path.name}": path for path in sorted(HANDLER_PACKAGE.glob("*.py"))}
     for name in SERVING_FILES:
         path = bundle_dir / name
         if not path.is_file():
@@ -107,8 +104,18 @@ def _install(
     requirements: list[str], target: Path, platform: str | None, python_version: str, *, with_deps: bool
 ) -> None:
     command = [
-        sys.executable, "-m", "uv", "pip", "install", "--quiet",
-        "--only-binary", ":all:", "--target", str(target), "--python-version", python_version,
+        sys.executable,
+        "-m",
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--only-binary",
+        ":all:",
+        "--target",
+        str(target),
+        "--python-version",
+        python_version,
     ]
     if not with_deps:
         command.append("--no-deps")
@@ -166,5 +173,5 @@ def build_layer(
 
 
 def host_python_version() -> str:
-    """This interpreter's `major.minor`, for the local layer."""
+    """The running interpreter's `major.minor`, for the local layer."""
     return f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -15,7 +15,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from deployments.artifact import HANDLER
 
@@ -129,14 +129,16 @@ class LocalFunction:
             if self._log is not subprocess.DEVNULL:
                 self._log.close()
 
-    def __enter__(self) -> LocalFunction:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def http_event(method: str, path: str, body: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+def http_event(
+    method: str, path: str, body: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
     """An API Gateway HTTP API payload 2.0 event."""
     import uuid
 

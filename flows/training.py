@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from flows.deploy import deploy_model
 from tasks.candidates import FAMILIES
 from tasks.dataset import DatasetSpec, load_dataset_spec
 from tasks.settings import load_settings
@@ -88,6 +89,8 @@ def train_model(
         data_digest=snapshot.digest,
     )
     get_run_logger().info("Training finished: %s", summary.model_dump_json())
+    if summary.promoted and settings.deploy_on_promotion:
+        deploy_model(name, summary.model_version)
     return summary
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,13 @@ class Settings(BaseSettings):
     onnx_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
     reference_rows: int = Field(5000, ge=100)
     deploy_on_promotion: bool = True
-    aws_region: str | None = Field(None)
+    aws_region: str | None = Field(
+        None, validation_alias=AliasChoices("MLOPS_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    lambda_function_name: str | None = Field(None, description="Defaults to <model>-serving.")
+    lambda_memory_mb: int = Field(1024, ge=128, le=10240)
+    canary_weight: float | None = Field(None, gt=0.0, lt=1.0)
+    firehose_stream: str | None = None
 
     @field_validator("home")
     @classmethod
@@ -105,6 +111,8 @@ def env_name(field: str) -> str:
     info = Settings.model_fields.get(field)
     if info is not None and isinstance(info.validation_alias, str):
         return info.validation_alias
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
     return f"MLOPS_{field.upper()}"
 
 

@@ -100,12 +100,38 @@ def ames_bundle(ames_csv: Path, session_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def local_layers(session_home: Path) -> list[Path]:
     """The local function layer (numpy, onnxruntime) and the runtime layer (boto3), for this Python."""
-    from deployments.artifact import LAYER_PACKAGES, RUNTIME_PACKAGES, build_layer, host_python_version, pinned_requirements
+    from deployments.artifact import (
+        LAYER_PACKAGES,
+        RUNTIME_PACKAGES,
+        build_layer,
+        host_python_version,
+        pinned_requirements,
+    )
 
     return [
         build_layer(
-            session_home / "layers", pinned_requirements(packages),
-            platform=None, python_version=host_python_version(), zipped=False, with_deps=with_deps,
+            session_home / "layers",
+            pinned_requirements(packages),
+            platform=None,
+            python_version=host_python_version(),
+            zipped=False,
+            with_deps=with_deps,
         ).directory
         for packages, with_deps in ((LAYER_PACKAGES, False), (RUNTIME_PACKAGES, True))
     ]
+
+
+@pytest.fixture(scope="session")
+def cancer_bundle(breast_cancer_csv: Path, session_home: Path) -> Path:
+    """A real classification bundle (logistic regression on breast cancer data)."""
+    from tasks.dataset import DatasetSpec
+    from tests.support.bundles import make_bundle
+
+    spec = DatasetSpec(name="cancer", target="target", task="classification", drop=[], categorical=[])
+    return make_bundle(
+        breast_cancer_csv,
+        spec,
+        "logistic_regression",
+        session_home / "cancer-bundle",
+        model_name="cancer-test",
+    )

@@ -29,7 +29,7 @@ SINK = build_sink(CONFIG.storage_url, CONFIG.firehose_stream)
 
 def _log(**fields: Any) -> None:
     """One JSON line per request for CloudWatch: ids, status and timing, never payloads."""
-    print(json.dumps({"level": "info", **fields}, separators=(",", ":")), file=sys.stderr, flush=True)
+    print(json.dumps({"level": "info", **fields}, separators=(",", ":")), file=sys.stderr, flush=True)  # noqa: T201
 
 
 def _response(status: int, body: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -110,7 +110,9 @@ def predict(body: Any, request_id: str, started: float) -> dict[str, Any]:
     return answer
 
 
-def _dispatch(event: dict[str, Any], request_id: str, started: float) -> tuple[int, dict[str, Any]]:
+def _dispatch(event: Any, request_id: str, started: float) -> tuple[int, dict[str, Any]]:
+    if not isinstance(event, dict):
+        raise RequestError("event must be a JSON object")
     is_http = "requestContext" in event or "rawPath" in event
     method, route = _route(event) if is_http else ("POST", "predict")
     if route == "health" and method == "GET":
@@ -130,8 +132,6 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     started = time.perf_counter()
     request_id = _request_id(_mapping(event), context)
     try:
-        if not isinstance(event, dict):
-            raise RequestError("event must be a JSON object")
         status, body = _dispatch(event, request_id, started)
     except RequestError as error:
         status, body = error.status, error.to_dict()

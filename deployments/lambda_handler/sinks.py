@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
@@ -36,17 +34,30 @@ class FileSink:
     """Writes each request's records to a local folder (the local target's storage)."""
 
     def __init__(self, root_url: str) -> None:
-        self.root = Path(unquote(urlparse(root_url).path))
+        self.root = unquote(urlparse(root_url).path).rstrip("/")
+        self._folders: set[str] = set()
 
     def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
-        """Write atomically, so a reader never sees half an object."""
-        path = self.root / prediction_key(model_name, request_id, at)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(encode_records(records))
-        Path(temporary).replace(path)
-        return path.as_uri()
+        """Write to a hidden temporary name, then rename: a reader never sees half an object."""
+        path = f"{self.root}/{prediction_key(model_name, request_id, at)}"
+        folder, name = path.rsplit("/", 1)
+        temporary = f"{folder}/.{name}.{os.getpid()}.partial"
+        payload = encode_records(records)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            self._write(temporary, payload)
+        except FileNotFoundError:  # the hour's folder was removed since it was first made
+            os.makedirs(folder, exist_ok=True)
+            self._write(temporary, payload)
+        os.replace(temporary, path)
+        return f"file://{path}"
+
+    @staticmethod
+    def _write(path: str, payload: bytes) -> None:
+        with open(path, "wb") as stream:
+            stream.write(payload)
 
 
 class S3Sink:

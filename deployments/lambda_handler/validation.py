@@ -87,7 +87,7 @@ def instances_from_body(body: Any, max_rows: int) -> list[Any]:
     if not isinstance(body, dict):
         msg = 'body must be a JSON object: {"instances": [{...}, ...]} or one instance'
         raise RequestError(msg)
-    instances = body["instances"] if "instances" in body else [body]
+    instances = body.get("instances", [body])
     if not isinstance(instances, list):
         msg = "'instances' must be a list of objects"
         raise RequestError(msg, field="instances")

@@ -26,8 +26,10 @@ def make_bundle(
     candidate = fit_candidate(family, data, split, 42)
     deployable = select_deployable([candidate], data, split.holdout, 1e-4)
     schema = build_schema(data, split.train)
-    scores = candidate.pipeline.predict(split.train[data.features]) if data.task == "regression" else (
-        candidate.pipeline.predict_proba(split.train[data.features])[:, 1]
+    scores = (
+        candidate.pipeline.predict(split.train[data.features])
+        if data.task == "regression"
+        else (candidate.pipeline.predict_proba(split.train[data.features])[:, 1])
     )
     metadata = BundleMetadata(
         model_name=model_name,

@@ -57,7 +57,25 @@ def test_aws_target_requires_s3_storage(mlops_env: Path, monkeypatch: pytest.Mon
 
 
 def test_aws_target_requires_region(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.setenv("MLOPS_TARGET", "aws")
     monkeypatch.setenv("MLOPS_STORAGE_URL", "s3://bucket/prefix")
     with pytest.raises(SettingsError, match="MLOPS_AWS_REGION is required"):
         load_settings()
+
+
+def test_aws_resources_are_named_from_settings(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.aws_deployer import aws_config
+
+    monkeypatch.setenv("MLOPS_TARGET", "aws")
+    monkeypatch.setenv("MLOPS_STORAGE_URL", "s3://acme-ml/prod/")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("MLOPS_CANARY_WEIGHT", "0.1")
+    config = aws_config(load_settings(), "ames-price")
+    assert (config.region, config.bucket, config.prefix) == ("eu-west-1", "acme-ml", "prod")
+    assert (config.function_name, config.role_name, config.canary_weight) == (
+        "ames-price-serving",
+        "ames-price-serving-execution",
+        0.1,
+    )

@@ -1,0 +1,189 @@
+"""The local target: function versions and a `live` alias under MLOPS_HOME, run by the local runner.
+
+Layout, per model: `deployments/<model>/versions/<n>/function.zip` with `version.json`
+beside it, and `live.json` naming the version the alias points to. The alias file is
+replaced atomically, so a reader sees the old or the new version, never half of one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deployments.artifact import (
+    LAYER_PACKAGES,
+    RUNTIME_PACKAGES,
+    Artifact,
+    build_layer,
+    host_python_version,
+    pinned_requirements,
+)
+from deployments.local_runner import FunctionError, LocalFunction, unpack_artifact
+from deployments.result import DeploymentResult
+from deployments.smoke import SmokeTestError, smoke_test
+
+LIVE_ALIAS = "live"
+
+
+def local_layers(cache_dir: Path) -> list[Path]:
+    """The function layer and the runtime layer (boto3, as Lambda provides) for this Python."""
+    return [
+        build_layer(
+            cache_dir,
+            pinned_requirements(packages),
+            platform=None,
+            python_version=host_python_version(),
+            zipped=False,
+            with_deps=with_deps,
+        ).directory
+        for packages, with_deps in ((LAYER_PACKAGES, False), (RUNTIME_PACKAGES, True))
+    ]
+
+
+def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(payload, stream, indent=2)
+    Path(temporary).replace(path)
+
+
+class LocalDeployer:
+    """Versions and the `live` alias of one model's local function."""
+
+    def __init__(self, home: Path, model_name: str, storage_url: str) -> None:
+        self.home = home
+        self.model_name = model_name
+        self.storage_url = storage_url
+        self.root = home / "deployments" / model_name
+        self.versions_dir = self.root / "versions"
+        self.live_file = self.root / f"{LIVE_ALIAS}.json"
+
+    @property
+    def endpoint(self) -> str:
+        """How the local function is reached: the `deployments.serve` command."""
+        return "python -m deployments.serve --port 8080  (then http://127.0.0.1:8080)"
+
+    def environment(self) -> dict[str, str]:
+        """The function's environment variables on this target."""
+        return {"STORAGE_URL": self.storage_url}
+
+    def layers(self) -> list[Path]:
+        """Layer folders for the local runner (built once, then cached)."""
+        return local_layers(self.home / "cache" / "layers")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def version_info(self, version: str) -> dict[str, Any]:
+        """The recorded metadata of a published version."""
+        path = self.versions_dir / version / "version.json"
+        if not path.is_file():
+            msg = f"{self.model_name} has no local version {version}"
+            raise LookupError(msg)
+        return json.loads(path.read_text("utf-8"))
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every published version, oldest first."""
+        if not self.versions_dir.is_dir():
+            return []
+        numbers = sorted(int(path.name) for path in self.versions_dir.iterdir() if path.name.isdigit())
+        return [self.version_info(str(number)) for number in numbers]
+
+    def live_version(self) -> str | None:
+        """The version `live` points to, or None before the first deploy."""
+        if not self.live_file.is_file():
+            return None
+        return str(json.loads(self.live_file.read_text("utf-8"))["version"])
+
+    def set_live(self, version: str) -> None:
+        """Point `live` at a published version (deploys and manual rollbacks)."""
+        self.version_info(version)
+        _write_json_atomically(
+            self.live_file, {"version": version, "updated_at": datetime.now(UTC).isoformat()}
+        )
+
+    def code_dir(self, version: str) -> Path:
+        """The unpacked function code of a version."""
+        folder = self.versions_dir / version
+        return unpack_artifact(folder / "function.zip", folder / "code")
+
+    def start_function(self, version: str) -> LocalFunction:
+        """A warm local container for a version, logging to the version's folder."""
+        return LocalFunction(
+            self.code_dir(version),
+            self.layers(),
+            self.environment(),
+            log_file=self.versions_dir / version / "function.log",
+        )
+
+    def _publish(self, artifact: Artifact, model_version: str) -> tuple[str, bool]:
+        for info in self.versions():
+            if info["sha256"] == artifact.sha256:
+                return str(info["version"]), False
+        number = str(max((int(info["version"]) for info in self.versions()), default=0) + 1)
+        folder = self.versions_dir / number
+        staging = self.versions_dir / f".{number}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copyfile(artifact.path, staging / "function.zip")
+        _write_json_atomically(
+            staging / "version.json",
+            {
+                "version": number,
+                "model_name": self.model_name,
+                "model_version": model_version,
+                "sha256": artifact.sha256,
+                "code_sha256": artifact.code_sha256,
+                "size": artifact.size,
+                "created_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        staging.rename(folder)
+        return number, True
+
+    def deploy(self, artifact: Artifact, example: dict[str, Any], model_version: str) -> DeploymentResult:
+        """Publish the artifact as a version, smoke-test it, then move `live` to it.
+
+        A failed smoke test leaves `live` where it was. Deploying what is already live
+        changes nothing.
+        """
+        with self._locked():
+            previous = self.live_version()
+            version, created = self._publish(artifact, model_version)
+            common = {
+                "target": "local",
+                "model_name": self.model_name,
+                "model_version": model_version,
+                "function_version": version,
+                "previous_version": previous,
+                "endpoint": self.endpoint,
+                "code_sha256": artifact.code_sha256,
+                "artifact_uri": (self.versions_dir / version / "function.zip").as_uri(),
+            }
+            if previous == version:
+                return DeploymentResult(**common, changed=False, detail="already live")
+            try:
+                function = self.start_function(version)
+            except FunctionError as error:
+                msg = f"version {version} failed to start: {error}"
+                raise SmokeTestError(msg) from error
+            with function:
+                smoke_test(function.invoke, example, model_version)
+            self.set_live(version)
+            state = "published" if created else "reused"
+            return DeploymentResult(**common, changed=True, detail=f"{state} version {version}")

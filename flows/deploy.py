@@ -1,0 +1,27 @@
+"""The deploy flow: ship the champion (or a given version) to the configured target."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from deployments.result import DeploymentResult
+from tasks.deploy import build_function_artifact, deploy_artifact, fetch_model_bundle
+from tasks.settings import load_settings
+
+
+@flow(name="deploy-model")
+def deploy_model(model_name: str | None = None, model_version: str | None = None) -> DeploymentResult:
+    """Build the function artifact for a registered model version and make it `live`.
+
+    Without `model_version` the current champion is deployed. Rerunning with what is already
+    live changes nothing; a failed smoke test leaves `live` on the version it was on.
+    """
+    settings = load_settings()
+    name = model_name or settings.model_name
+    bundle, version = fetch_model_bundle(settings, name, model_version)
+    artifact = build_function_artifact(bundle)
+    return deploy_artifact(settings, name, artifact, bundle, version)
+
+
+if __name__ == "__main__":
+    deploy_model()

@@ -1,0 +1,81 @@
+"""Tasks of the deploy flow: fetch the champion's bundle, build the artifact, deploy it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from deployments.artifact import Artifact, build_function_zip
+from deployments.result import DeploymentResult
+from deployments.targets import deployer_for
+from tasks.bundle import SCHEMA_FILE
+from tasks.registry import CHAMPION_ALIAS, download_bundle, mlflow_client, version_by_alias
+from tasks.settings import Settings
+
+
+def fetch_bundle(
+    tracking_uri: str, model_name: str, model_version: str | None, destination: Path
+) -> tuple[Path, str]:
+    """Download the bundle of a model version (the champion by default); return it and the version."""
+    client = mlflow_client(tracking_uri)
+    if model_version is None:
+        version = version_by_alias(client, model_name, CHAMPION_ALIAS)
+        if version is None:
+            msg = f"{model_name} has no champion yet; run the training flow first"
+            raise LookupError(msg)
+    else:
+        version = client.get_model_version(model_name, model_version)
+    folder = destination / model_name / str(version.version)
+    return download_bundle(client, version, folder), str(version.version)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def fetch_model_bundle(settings: Settings, model_name: str, model_version: str | None) -> tuple[Path, str]:
+    """Fetch the bundle to deploy from the MLflow registry."""
+    bundle, version = fetch_bundle(settings.tracking_uri, model_name, model_version, settings.home / "build")
+    get_run_logger().info("Fetched %s v%s bundle into %s", model_name, version, bundle)
+    return bundle, version
+
+
+@task(cache_policy=NO_CACHE)
+def build_function_artifact(bundle: Path) -> Artifact:
+    """Build the deterministic function zip next to the bundle."""
+    artifact = build_function_zip(bundle, bundle.parent / "function.zip")
+    get_run_logger().info(
+        "Function zip %s: %d bytes, sha256 %s", artifact.path, artifact.size, artifact.sha256
+    )
+    return artifact
+
+
+def example_instance(bundle: Path) -> dict[str, Any]:
+    """The example instance saved in the bundle's schema."""
+    return json.loads((bundle / SCHEMA_FILE).read_text("utf-8"))["example"]
+
+
+@task(cache_policy=NO_CACHE)
+def deploy_artifact(
+    settings: Settings, model_name: str, artifact: Artifact, bundle: Path, model_version: str
+) -> DeploymentResult:
+    """Publish, smoke-test and move `live` on the configured target."""
+    deployer = deployer_for(settings, model_name)
+    result = deployer.deploy(artifact, example_instance(bundle), model_version)
+    logger = get_run_logger()
+    if result.changed:
+        logger.info(
+            "%s v%s is live as function version %s (was %s) on %s: %s",
+            model_name,
+            model_version,
+            result.function_version,
+            result.previous_version,
+            result.target,
+            result.endpoint,
+        )
+    else:
+        logger.info(
+            "%s v%s is already live as version %s", model_name, model_version, result.function_version
+        )
+    return result

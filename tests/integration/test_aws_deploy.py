@@ -1,0 +1,525 @@
+"""The AWS deployer end to end against a real moto server on 127.0.0.1 (never real AWS).
+
+moto runs no Lambda code, so every smoke test and request goes through `LocalVersionRunner`:
+it reads back the zip the deployer recorded for a version, checks it against the version's
+`CodeSha256`, and runs it with the local layers; its S3 prediction logs go to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from deployments.artifact import (
+    HANDLER,
+    LAMBDA_RUNTIME,
+    LAYER_PACKAGES,
+    Artifact,
+    build_function_zip,
+    pinned_requirements,
+    write_deterministic_zip,
+)
+from deployments.aws_invoke import (
+    ArtifactMismatchError,
+    LocalVersionRunner,
+    fetch_version_code,
+    run_deployed_version,
+)
+from deployments.aws_target import (
+    ALIAS,
+    AwsConfig,
+    AwsDeployer,
+    DeployError,
+    DeployResult,
+    deployer_policy,
+    execution_policy,
+    recorded_artifact,
+)
+from deployments.local_runner import http_event
+from tasks.dataset import AMES_SPEC
+from tests.support.bundles import make_bundle
+from tests.support.moto_server import FAKE_CREDENTIALS, moto_server
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+PREFIX = "mlops"
+MODEL_NAME = "ames-test"  # the name inside the `ames_bundle` metadata
+ROUTES = {"POST /predict", "GET /schema", "GET /health"}
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Function zips of three bundles, a small layer zip and the schema's example row."""
+
+    v1: Artifact
+    v2: Artifact
+    broken: Artifact
+    layer: Artifact
+    example: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Clients:
+    """boto3 clients pointed at the moto server by AWS_ENDPOINT_URL."""
+
+    s3: Any
+    iam: Any
+    logs: Any
+    lambda_: Any
+    apigw: Any
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The first deploy of the module, shared by the tests that only read it."""
+
+    config: AwsConfig
+    result: DeployResult
+    artifacts: Artifacts
+
+
+def _isolated_aws_files(root: Path) -> dict[str, str]:
+    # No profile, config or credentials file of this machine can leak into the tests.
+    return {"AWS_CONFIG_FILE": str(root / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "credentials")}
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("moto")
+    with moto_server(root / "moto_server.log") as url, pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_PROFILE"):
+            patch.delenv(name, raising=False)
+        for name, value in {"AWS_ENDPOINT_URL": url, **FAKE_CREDENTIALS, **_isolated_aws_files(root)}.items():
+            patch.setenv(name, value)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def child_environment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What the function process needs to reach moto, as the role's credentials would on AWS."""
+    root = tmp_path_factory.mktemp("child-aws")
+    return {"AWS_ENDPOINT_URL": moto_endpoint, **FAKE_CREDENTIALS, **_isolated_aws_files(root)}
+
+
+@pytest.fixture(scope="module")
+def clients(moto_endpoint: str) -> Clients:
+    session = boto3.Session(region_name=REGION)
+    return Clients(
+        s3=session.client("s3"),
+        iam=session.client("iam"),
+        logs=session.client("logs"),
+        lambda_=session.client("lambda"),
+        apigw=session.client("apigatewayv2"),
+        account_id=session.client("sts").get_caller_identity()["Account"],
+    )
+
+
+def _layer_zip(root: Path) -> Artifact:
+    """A small real layer zip: the publish-only-when-changed logic is what is tested here.
+
+    The real python3.12 manylinux layer is ~50 MB; the local runner executes with `local_layers`.
+    """
+    package = root / "layer-src"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""Marker package of the test layer."""\n', encoding="utf-8")
+    (package / "requirements.txt").write_text(
+        "\n".join(pinned_requirements(LAYER_PACKAGES)) + "\n", encoding="utf-8"
+    )
+    entries = {f"python/loopml_test_layer/{path.name}": path for path in sorted(package.iterdir())}
+    return write_deterministic_zip(entries, root / "layer.zip")
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, ames_csv: Path) -> Artifacts:
+    root = tmp_path_factory.mktemp("aws-artifacts")
+    v2_bundle = make_bundle(
+        ames_csv, AMES_SPEC, "ridge", root / "bundle-v2", model_name=MODEL_NAME, model_version="2"
+    )
+    broken_bundle = Path(shutil.copytree(ames_bundle, root / "bundle-broken"))
+    (broken_bundle / "model.onnx").write_bytes(b"these bytes are not an ONNX model")
+    schema = json.loads((ames_bundle / "schema.json").read_text(encoding="utf-8"))
+    return Artifacts(
+        v1=build_function_zip(ames_bundle, root / "v1.zip"),
+        v2=build_function_zip(v2_bundle, root / "v2.zip"),
+        broken=build_function_zip(broken_bundle, root / "broken.zip"),
+        layer=_layer_zip(root),
+        example=schema["example"],
+    )
+
+
+def _config(tag: str, **overrides: Any) -> AwsConfig:
+    return AwsConfig(
+        region=REGION, bucket=f"loopml-{tag}", function_name=f"ames-{tag}", prefix=PREFIX, **overrides
+    )
+
+
+def _environment(config: AwsConfig) -> dict[str, str]:
+    return {"STORAGE_URL": f"s3://{config.bucket}/{PREFIX}", "MAX_BATCH_ROWS": "100"}
+
+
+def _runner(
+    config: AwsConfig, work_dir: Path, layers: list[Path], environment: dict[str, str]
+) -> LocalVersionRunner:
+    session = boto3.Session(region_name=REGION)
+    return LocalVersionRunner(
+        session.client("lambda"),
+        session.client("s3"),
+        config.function_name,
+        work_dir,
+        layers,
+        environment,
+        log_file=work_dir / "function.log",
+    )
+
+
+def _deploy(
+    config: AwsConfig,
+    invoker: Callable[[str, dict[str, Any]], dict[str, Any]],
+    artifact: Artifact,
+    artifacts: Artifacts,
+    model_version: str,
+) -> DeployResult:
+    deployer = AwsDeployer(config, boto3.Session(region_name=REGION), invoker)
+    return deployer.deploy(artifact, artifacts.layer, artifacts.example, model_version, _environment(config))
+
+
+@pytest.fixture
+def make_runner(
+    tmp_path: Path, local_layers: list[Path], child_environment: dict[str, str]
+) -> Iterator[Callable[[AwsConfig], LocalVersionRunner]]:
+    runners: list[LocalVersionRunner] = []
+
+    def make(config: AwsConfig) -> LocalVersionRunner:
+        work_dir = tmp_path / config.function_name
+        work_dir.mkdir()
+        runners.append(_runner(config, work_dir, local_layers, child_environment))
+        return runners[-1]
+
+    yield make
+    for runner in runners:
+        runner.close()
+
+
+@pytest.fixture(scope="module")
+def first(
+    artifacts: Artifacts,
+    local_layers: list[Path],
+    child_environment: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployed]:
+    config = _config("first")
+    with _runner(config, tmp_path_factory.mktemp("first"), local_layers, child_environment) as runner:
+        yield Deployed(config, _deploy(config, runner, artifacts.v1, artifacts, "1"), artifacts)
+
+
+def _alias(clients: Clients, config: AwsConfig) -> dict[str, Any]:
+    return clients.lambda_.get_alias(FunctionName=config.function_name, Name=ALIAS)
+
+
+def _weights(alias: dict[str, Any]) -> dict[str, float]:
+    return (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+
+def _layer_versions(clients: Clients, config: AwsConfig) -> list[dict[str, Any]]:
+    return clients.lambda_.list_layer_versions(LayerName=config.layer_name)["LayerVersions"]
+
+
+def _published_versions(clients: Clients, config: AwsConfig) -> list[str]:
+    versions = clients.lambda_.list_versions_by_function(FunctionName=config.function_name)["Versions"]
+    return [item["Version"] for item in versions if item["Version"] != "$LATEST"]
+
+
+def _health(runner: LocalVersionRunner, qualifier: str) -> dict[str, Any]:
+    response = runner(qualifier, http_event("GET", "/health"))
+    assert response["statusCode"] == 200
+    return json.loads(response["body"])
+
+
+def test_first_deploy_creates_everything(first: Deployed, clients: Clients) -> None:
+    config, result = first.config, first.result
+    assert result.function_version == "1"
+    assert result.previous_version is None
+    assert result.changed
+    assert not result.already_live
+
+    blocks = clients.s3.get_public_access_block(Bucket=config.bucket)["PublicAccessBlockConfiguration"]
+    assert blocks == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+    )
+    encryption = clients.s3.get_bucket_encryption(Bucket=config.bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    role = clients.iam.get_role(RoleName=config.role_name)["Role"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    assert [(s["Principal"], s["Action"]) for s in trust] == [
+        ({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
+    ]
+    assert clients.iam.list_role_policies(RoleName=config.role_name)["PolicyNames"] == [
+        f"{config.function_name}-execution"
+    ]
+
+    groups = clients.logs.describe_log_groups(logGroupNamePrefix=config.log_group)["logGroups"]
+    assert [(group["logGroupName"], group.get("retentionInDays")) for group in groups] == [
+        (config.log_group, 30)
+    ]
+
+    layers = _layer_versions(clients, config)
+    assert [layer["LayerVersionArn"] for layer in layers] == [result.layer_version_arn]
+    assert layers[0]["CompatibleRuntimes"] == [LAMBDA_RUNTIME]
+    assert json.loads(layers[0]["Description"]) == {"sha256": first.artifacts.layer.sha256}
+
+    function = clients.lambda_.get_function_configuration(FunctionName=config.function_name, Qualifier="1")
+    assert (function["Runtime"], function["Handler"], function["Architectures"]) == (
+        LAMBDA_RUNTIME,
+        HANDLER,
+        ["x86_64"],
+    )
+    assert function["Role"] == role["Arn"]
+    assert [layer["Arn"] for layer in function["Layers"]] == [result.layer_version_arn]
+    assert function["Environment"]["Variables"] == _environment(config)
+    assert function["CodeSha256"] == first.artifacts.v1.code_sha256 == result.code_sha256
+    assert _published_versions(clients, config) == ["1"]
+    alias = _alias(clients, config)
+    assert alias["FunctionVersion"] == "1"
+    assert not _weights(alias)
+
+    record = recorded_artifact(clients.lambda_, config.function_name, "1")
+    key = f"{PREFIX}/lambda/{config.function_name}/function-{first.artifacts.v1.sha256[:16]}.zip"
+    assert (record.model_version, record.uri, record.sha256) == (
+        "1",
+        f"s3://{config.bucket}/{key}",
+        first.artifacts.v1.sha256,
+    )
+    assert result.artifact_uri == record.uri
+    layer_key = f"{PREFIX}/lambda/layers/{config.layer_name}-{first.artifacts.layer.sha256[:16]}.zip"
+    assert (
+        clients.s3.head_object(Bucket=config.bucket, Key=layer_key)["ContentLength"]
+        == first.artifacts.layer.size
+    )
+
+    apis = [api for api in clients.apigw.get_apis()["Items"] if api["Name"] == config.api_name]
+    assert [(api["ApiId"], api["ApiEndpoint"], api["ProtocolType"]) for api in apis] == [
+        (result.api_id, result.endpoint_url, "HTTP")
+    ]
+    integrations = clients.apigw.get_integrations(ApiId=result.api_id)["Items"]
+    assert [(i["IntegrationType"], i["IntegrationUri"], i["PayloadFormatVersion"]) for i in integrations] == [
+        ("AWS_PROXY", alias["AliasArn"], "2.0")
+    ]
+    routes = clients.apigw.get_routes(ApiId=result.api_id)["Items"]
+    assert {route["RouteKey"]: route["Target"] for route in routes} == dict.fromkeys(
+        ROUTES, f"integrations/{integrations[0]['IntegrationId']}"
+    )
+    stages = clients.apigw.get_stages(ApiId=result.api_id)["Items"]
+    assert [(stage["StageName"], stage["AutoDeploy"]) for stage in stages] == [("$default", True)]
+
+    policy = json.loads(
+        clients.lambda_.get_policy(FunctionName=config.function_name, Qualifier=ALIAS)["Policy"]
+    )
+    grants = [(s["Sid"], s["Principal"]) for s in policy["Statement"]]
+    assert (f"apigateway-{result.api_id}", {"Service": "apigateway.amazonaws.com"}) in grants
+
+
+S3_PREDICTIONS = re.compile(r"^arn:aws:s3:::[a-z0-9.-]+/[^*]+/predictions/\*$")
+S3_BUNDLE = re.compile(r"^arn:aws:s3:::[a-z0-9.-]+/[^*]+/lambda/[A-Za-z0-9_-]+/\*$")
+LOG_STREAMS = re.compile(r"^arn:aws:logs:us-east-1:\d{12}:log-group:/aws/lambda/[A-Za-z0-9_-]+:\*$")
+
+
+def _statements_items(policy: dict[str, Any], key: str) -> list[str]:
+    items: list[str] = []
+    for statement in policy["Statement"]:
+        value = statement[key]
+        items += [value] if isinstance(value, str) else value
+    return items
+
+
+def test_execution_policy_grants_no_wildcards(first: Deployed, clients: Clients) -> None:
+    """Named actions only; a `*` only as the S3 prediction prefix or the function's log streams."""
+    config = first.config
+    deployed = clients.iam.get_role_policy(
+        RoleName=config.role_name, PolicyName=f"{config.function_name}-execution"
+    )
+    deployed_policy = deployed["PolicyDocument"]
+    with_firehose = execution_policy(
+        config, "aws", clients.account_id, {**_environment(config), "FIREHOSE_STREAM": "ames-predictions"}
+    )
+    account = clients.account_id
+    log_streams = f"arn:aws:logs:{REGION}:{account}:log-group:/aws/lambda/{config.function_name}:*"
+    predictions = f"arn:aws:s3:::{config.bucket}/{PREFIX}/predictions/*"
+    stream = f"arn:aws:firehose:{REGION}:{account}:deliverystream/ames-predictions"
+    bundle = f"arn:aws:s3:::{config.bucket}/{PREFIX}/lambda/{config.function_name}/*"
+
+    assert set(_statements_items(deployed_policy, "Resource")) == {log_streams, bundle, predictions}
+    assert set(_statements_items(with_firehose, "Resource")) == {log_streams, bundle, predictions, stream}
+    assert set(_statements_items(with_firehose, "Action")) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:GetObject",
+        "s3:PutObject",
+        "firehose:PutRecordBatch",
+    }
+    for policy in (deployed_policy, with_firehose):
+        assert all(
+            s["Effect"] == "Allow" and not {"NotAction", "NotResource"} & set(s) for s in policy["Statement"]
+        )
+        assert all("*" not in action and ":" in action for action in _statements_items(policy, "Action"))
+        for resource in _statements_items(policy, "Resource"):
+            assert resource != "*"
+            assert (
+                "*" not in resource
+                or S3_PREDICTIONS.match(resource)
+                or S3_BUNDLE.match(resource)
+                or LOG_STREAMS.match(resource)
+            ), resource
+
+    # The deployer's own policy: named actions everywhere, and `*` only where AWS allows nothing
+    # narrower, which that statement's Sid says.
+    deployer = deployer_policy(config, "aws", account)
+    assert all("*" not in action for action in _statements_items(deployer, "Action"))
+    star = [
+        s
+        for s in deployer["Statement"]
+        if "*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    ]
+    assert [(s["Action"], s["Sid"]) for s in star] == [
+        ("lambda:ListLayerVersions", "ListLayerVersionsSupportsNoResourceLevelPermissionsSoAwsRequiresStar")
+    ]
+
+
+def test_new_champion_reuses_api_and_layer_and_rerun_changes_nothing(
+    artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
+) -> None:
+    config = _config("champion")
+    runner = make_runner(config)
+    first = _deploy(config, runner, artifacts.v1, artifacts, "1")
+    second = _deploy(config, runner, artifacts.v2, artifacts, "2")
+
+    assert (second.api_id, second.endpoint_url) == (first.api_id, first.endpoint_url)
+    assert (second.function_version, second.previous_version) == ("2", "1")
+    assert second.layer_version_arn == first.layer_version_arn
+    assert not any(change.startswith("layer version") for change in second.changes)
+    assert len(_layer_versions(clients, config)) == 1
+    assert _alias(clients, config)["FunctionVersion"] == "2"
+    assert _health(runner, ALIAS)["model_version"] == "2"
+    assert recorded_artifact(clients.lambda_, config.function_name, "2").sha256 == artifacts.v2.sha256
+
+    again = _deploy(config, runner, artifacts.v2, artifacts, "2")
+    assert not again.changed, again.changes
+    assert again.already_live
+    assert (again.function_version, again.previous_version, again.api_id) == ("2", "2", first.api_id)
+    assert _published_versions(clients, config) == ["1", "2"]
+    assert len(_layer_versions(clients, config)) == 1
+    assert [api["Name"] for api in clients.apigw.get_apis()["Items"]].count(config.api_name) == 1
+    assert len(clients.apigw.get_integrations(ApiId=first.api_id)["Items"]) == 1
+    assert {route["RouteKey"] for route in clients.apigw.get_routes(ApiId=first.api_id)["Items"]} == ROUTES
+
+
+def test_broken_artifact_fails_smoke_test_and_live_stays(
+    artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
+) -> None:
+    config = _config("broken")
+    runner = make_runner(config)
+    good = _deploy(config, runner, artifacts.v1, artifacts, "1")
+
+    with pytest.raises(
+        DeployError, match=r"smoke-testing version 2 \(before moving live; it was not moved\)"
+    ) as failure:
+        _deploy(config, runner, artifacts.broken, artifacts, "2")
+
+    assert "failed to start" in str(failure.value)
+    alias = _alias(clients, config)
+    assert (alias["FunctionVersion"], _weights(alias)) == ("1", {})
+    assert _published_versions(clients, config) == ["1", "2"]  # published, tested, never served
+    assert _health(runner, ALIAS)["model_version"] == "1"
+    rerun = _deploy(config, runner, artifacts.v1, artifacts, "1")
+    assert (rerun.already_live, rerun.function_version, rerun.api_id) == (True, "1", good.api_id)
+
+
+def test_live_code_runs_locally_and_logs_predictions_to_s3(
+    first: Deployed,
+    clients: Clients,
+    local_layers: list[Path],
+    child_environment: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    config = first.config
+    record = recorded_artifact(clients.lambda_, config.function_name, ALIAS)
+    # moto's Code.Location is a made-up URL; the recorded key in our bucket is the way back.
+    location = clients.lambda_.get_function(FunctionName=config.function_name, Qualifier=ALIAS)["Code"][
+        "Location"
+    ]
+    assert config.bucket not in location
+    assert record.bucket == config.bucket
+
+    request_id = "req-local-1"
+    body = json.dumps({"instances": [first.artifacts.example]})
+    with run_deployed_version(
+        clients.lambda_, clients.s3, config.function_name, ALIAS, tmp_path, local_layers, child_environment
+    ) as function:
+        response = function.invoke(http_event("POST", "/predict", body, request_id=request_id))
+    answer = json.loads(response["body"])
+    assert response["statusCode"] == 200, answer
+    assert (answer["model_name"], answer["model_version"], len(answer["predictions"])) == (MODEL_NAME, "1", 1)
+
+    listed = clients.s3.list_objects_v2(Bucket=config.bucket, Prefix=f"{PREFIX}/predictions/{MODEL_NAME}/")
+    pattern = re.compile(
+        rf"^{PREFIX}/predictions/{MODEL_NAME}/dt=\d{{4}}-\d{{2}}-\d{{2}}/hour=\d{{2}}/{request_id}\.jsonl$"
+    )
+    keys = [item["Key"] for item in listed.get("Contents", []) if pattern.match(item["Key"])]
+    assert len(keys) == 1, [item["Key"] for item in listed.get("Contents", [])]
+    logged = json.loads(clients.s3.get_object(Bucket=config.bucket, Key=keys[0])["Body"].read())
+    assert (logged["request_id"], logged["model_version"], logged["prediction"]) == (
+        request_id,
+        "1",
+        answer["predictions"][0],
+    )
+
+    original = clients.s3.get_object(Bucket=record.bucket, Key=record.key)["Body"].read()
+    clients.s3.put_object(Bucket=record.bucket, Key=record.key, Body=b"tampered")
+    try:
+        with pytest.raises(ArtifactMismatchError, match="CodeSha256"):
+            fetch_version_code(
+                clients.lambda_, clients.s3, config.function_name, ALIAS, tmp_path / "tampered"
+            )
+    finally:
+        clients.s3.put_object(Bucket=record.bucket, Key=record.key, Body=original)
+
+
+def test_canary_deploy_sets_weights_then_moves_fully(
+    artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
+) -> None:
+    config = _config("canary", canary_weight=0.25)
+    runner = make_runner(config)
+    seen: list[tuple[str, str, dict[str, float]]] = []
+
+    def observing_invoker(version: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The real runner, noting where the alias pointed at each call."""
+        try:
+            alias = _alias(clients, config)
+            seen.append((version, alias["FunctionVersion"], _weights(alias)))
+        except clients.lambda_.exceptions.ResourceNotFoundException:
+            seen.append((version, "", {}))
+        return runner(version, event)
+
+    _deploy(config, observing_invoker, artifacts.v1, artifacts, "1")
+    assert {invoked for invoked, *_ in seen} == {"1"}  # first deploy: no canary, nothing to share with
+    seen.clear()
+
+    result = _deploy(config, observing_invoker, artifacts.v2, artifacts, "2")
+
+    assert (result.function_version, result.previous_version) == ("2", "1")
+    assert ("2", "1", {}) in seen  # the plain smoke test before any traffic moved
+    assert ("2", "1", {"2": 0.25}) in seen  # the second smoke test during the canary
+    assert (ALIAS, "1", {"2": 0.25}) in seen  # the alias itself answered during the canary
+    assert "canary 2@0.25" in result.changes
+    alias = _alias(clients, config)
+    assert (alias["FunctionVersion"], _weights(alias)) == ("2", {})

@@ -1,0 +1,65 @@
+"""Run `moto_server` as a child process on 127.0.0.1, the way integration tests talk to "AWS"."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def moto_server(log_file: Path, startup_seconds: float = 30.0) -> Iterator[str]:
+    """Start a moto server, yield its endpoint URL once it answers, stop it on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    executable = Path(sys.executable).parent / "moto_server"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while not _answers(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                msg = f"moto_server did not start on {url}; see {log_file}"
+                raise RuntimeError(msg)
+            time.sleep(0.1)
+        yield url
+    finally:
+        _stop(process)

@@ -1,0 +1,174 @@
+"""The Lambda handler in process: routes, validation, predictions and prediction logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from deployments.local_runner import http_event
+from tests.support.handler import load_handler, logged_files
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("predictions")
+
+
+@pytest.fixture(scope="module")
+def app(ames_bundle: Path, storage: Path) -> ModuleType:
+    return load_handler(ames_bundle, storage, MAX_BATCH_ROWS="50")
+
+
+@pytest.fixture(scope="module")
+def example(ames_bundle: Path) -> dict:
+    return json.loads((ames_bundle / "schema.json").read_text())["example"]
+
+
+def _post(app: ModuleType, body: object, request_id: str | None = None) -> tuple[int, dict]:
+    text = body if isinstance(body, str) else json.dumps(body)
+    response = app.handler(http_event("POST", "/predict", text, request_id=request_id))
+    assert response["headers"]["content-type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_health_and_schema(app: ModuleType, example: dict) -> None:
+    health = json.loads(app.handler(http_event("GET", "/health"))["body"])
+    assert (health["status"], health["model_name"], health["model_version"]) == ("ok", "ames-test", "1")
+    schema = json.loads(app.handler(http_event("GET", "/schema"))["body"])
+    assert schema["example"] == example
+    assert len(schema["features"]) == 79
+
+
+def test_single_instance_prediction_is_logged_before_answering(
+    app: ModuleType, example: dict, storage: Path
+) -> None:
+    status, body = _post(app, example, request_id="req-single")
+    assert status == 200
+    assert body["request_id"] == "req-single"
+    assert body["model_version"] == "1"
+    assert 30_000 < body["predictions"][0] < 800_000
+    [path] = [p for p in logged_files(storage) if p.name == "req-single.jsonl"]
+    assert path.parent.name.startswith("hour=")
+    assert path.parent.parent.name.startswith("dt=")
+    assert path.parent.parent.parent.name == "ames-test"
+    [record] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert record["request_id"] == "req-single"
+    assert record["row"] == 0
+    assert record["prediction"] == body["predictions"][0]
+    assert record["model_version"] == "1"
+    assert record["timestamp"].endswith("Z")
+    assert record["features"]["gr_liv_area"] == example["gr_liv_area"]
+    assert record["unknown_categories"] == []
+
+
+def test_batch_with_unknown_category_and_missing_optional_field(
+    app: ModuleType, example: dict, storage: Path
+) -> None:
+    unseen = {**example, "neighborhood": "Atlantis"}
+    missing_optional = {k: v for k, v in example.items() if k != "lot_frontage"}
+    status, body = _post(app, {"instances": [example, unseen, missing_optional]}, request_id="req-batch")
+    assert status == 200
+    assert len(body["predictions"]) == 3
+    records = [json.loads(line) for line in (next(storage.rglob("req-batch.jsonl"))).read_text().splitlines()]
+    assert [r["row"] for r in records] == [0, 1, 2]
+    assert records[1]["unknown_categories"] == ["neighborhood"]
+    assert records[2]["features"]["lot_frontage"] is None
+
+
+def test_direct_invocation_and_base64_body(app: ModuleType, example: dict) -> None:
+    direct = app.handler({"instances": [example]})
+    assert direct["statusCode"] == 200
+    event = http_event("POST", "/predict", base64.b64encode(json.dumps(example).encode()).decode())
+    event["isBase64Encoded"] = True
+    assert app.handler(event)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message", "field"),
+    [
+        (
+            {"gr_liv_area": "big"},
+            400,
+            "instance 0: field 'gr_liv_area' must be a number, got string",
+            "gr_liv_area",
+        ),
+        ({"gr_liv_area": True}, 400, "must be a number, got boolean", "gr_liv_area"),
+        ({"neighborhood": 3.5}, 400, "field 'neighborhood' must be a string, got number", "neighborhood"),
+        ({"colour": "red"}, 400, "instance 0: unknown field 'colour'", "colour"),
+        ({"gr_liv_area": None}, 400, "field 'gr_liv_area' is required", "gr_liv_area"),
+        ({"gr_liv_area": 1e39}, 400, "must be a finite number within float32 range", "gr_liv_area"),
+        ({"gr_liv_area": 10**400}, 400, "must be a finite number", "gr_liv_area"),
+    ],
+)
+def test_bad_instances_name_field_and_index(
+    app: ModuleType, example: dict, storage: Path, change: dict, status: int, message: str, field: str
+) -> None:
+    before = logged_files(storage)
+    code, body = _post(app, {"instances": [example, {**example, **change}]})
+    assert code == status
+    assert message.replace("instance 0", "instance 1") in body["error"]
+    assert body["field"] == field
+    assert body["instance"] == 1
+    assert logged_files(storage) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ("{not json", 400, "body is not valid JSON"),
+        ('{"instances": [{"gr_liv_area": NaN}]}', 400, "NaN is not a valid JSON number"),
+        ('{"instances": [{"gr_liv_area": Infinity}]}', 400, "Infinity is not a valid JSON number"),
+        ("[1, 2]", 400, "body must be a JSON object"),
+        ('{"instances": []}', 400, "'instances' is empty"),
+        ('{"instances": {"a": 1}}', 400, "'instances' must be a list"),
+        ('{"instances": [1]}', 400, "instance 0 must be a JSON object, got number"),
+        (json.dumps({"instances": [{}] * 51}), 413, "batch of 51 instances is over the limit of 50"),
+    ],
+)
+def test_bad_bodies_are_4xx(app: ModuleType, storage: Path, body: str, status: int, message: str) -> None:
+    before = logged_files(storage)
+    code, answer = _post(app, body)
+    assert code == status
+    assert message in answer["error"]
+    assert logged_files(storage) == before
+
+
+def test_routes_and_methods(app: ModuleType) -> None:
+    assert app.handler(http_event("GET", "/predict"))["statusCode"] == 405
+    assert app.handler(http_event("DELETE", "/health"))["statusCode"] == 405
+    assert app.handler(http_event("GET", "/admin"))["statusCode"] == 404
+    assert app.handler(http_event("POST", "/predict", None))["statusCode"] == 400
+    assert app.handler("not an event")["statusCode"] == 400
+
+
+def test_cloudwatch_lines_carry_no_payload(
+    app: ModuleType, example: dict, capsys: pytest.CaptureFixture
+) -> None:
+    _post(app, example, request_id="req-log")
+    _post(app, {"instances": [{**example, "gr_liv_area": "secret-value"}]}, request_id="req-bad")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["request_id"], line["status"]) for line in lines] == [("req-log", 200), ("req-bad", 400)]
+    assert all(set(line) == {"level", "request_id", "status", "latency_ms"} for line in lines)
+
+
+def test_classifier_returns_labels_and_probabilities(cancer_bundle: Path, tmp_path: Path) -> None:
+    app = load_handler(cancer_bundle, tmp_path)
+    example = json.loads((cancer_bundle / "schema.json").read_text())["example"]
+    code, body = _post(app, {"instances": [example]}, request_id="req-cls")
+    assert code == 200
+    assert body["predictions"][0] in {"benign", "malignant"}
+    probabilities = body["probabilities"][0]
+    assert set(probabilities) == {"benign", "malignant"}
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    [record] = [json.loads(line) for line in next(tmp_path.rglob("req-cls.jsonl")).read_text().splitlines()]
+    assert record["probabilities"] == probabilities
+
+
+def test_missing_model_fails_the_cold_start(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"does not contain model\.onnx") as failure:
+        load_handler(tmp_path, tmp_path)
+    assert type(failure.value).__name__ == "ConfigurationError"
