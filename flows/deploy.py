@@ -9,7 +9,7 @@ from tasks.deploy import build_function_artifact, deploy_artifact, fetch_model_b
 from tasks.settings import load_settings
 
 
-@flow(name="deploy-model")
+@flow(name="deploy")
 def deploy_model(model_name: str | None = None, model_version: str | None = None) -> DeploymentResult:
     """Build the function artifact for a registered model version and make it `live`.
 

@@ -35,7 +35,7 @@ class TrainingSummary(BaseModel):
     data_digest: str
 
 
-@flow(name="train-model")
+@flow(name="train")
 def train_model(
     data_source: str | None = None,
     dataset: DatasetSpec | None = None,
