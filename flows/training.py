@@ -9,8 +9,10 @@ from flows.deploy import deploy_model
 from tasks.candidates import FAMILIES
 from tasks.dataset import DatasetSpec, load_dataset_spec
 from tasks.settings import load_settings
+from tasks.storage import join_url
 from tasks.tracking import RunContext
 from tasks.training import (
+    add_production_rows,
     fit_candidate_task,
     gate_promotion,
     load_training_data,
@@ -42,11 +44,14 @@ def train_model(
     model_name: str | None = None,
     families: list[str] | None = None,
     reason: str = "manual",
+    production_hours: float | None = None,
 ) -> TrainingSummary:
     """Train candidate models, register the best and make it champion if it beats the current one.
 
     Unset parameters come from the settings (`MLOPS_DATA_SOURCE`, `MLOPS_DATASET_SPEC`,
     `MLOPS_MODEL_NAME`); `families` limits the candidates (all of the task's by default).
+    With `production_hours` (drift-triggered runs), the labelled production rows of that many
+    past hours are added to the source data and recorded as a second dataset input.
     """
     settings = load_settings()
     spec = dataset or load_dataset_spec(settings.dataset_spec)
@@ -55,17 +60,30 @@ def train_model(
     tracking_uri = settings.tracking_uri
 
     data = load_training_data(source, spec, settings.min_rows)
+    production = None
+    if production_hours:
+        data, production = add_production_rows(settings, name, data, production_hours)
     snapshot = snapshot_training_data(data, settings.storage, spec.name)
     split = split_training_data(data, spec, settings.holdout_fraction, settings.random_seed)
     futures = [
         fit_candidate_task.submit(family, data, split, settings.random_seed)
-        for family in families or FAMILIES[data.task]
+        for family in families or settings.families or FAMILIES[data.task]
     ]
     candidates = [future.result() for future in futures]
     deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
     champion = score_current_champion(tracking_uri, name, data, split)
     decision = gate_promotion(data, deployable, champion, settings.promotion_margin)
-    context = RunContext(name, spec.name, source, split.method, reason, split.train, data.target)
+    context = RunContext(
+        name,
+        spec.name,
+        source,
+        split.method,
+        reason,
+        split.train,
+        data.target,
+        production,
+        join_url(settings.storage, "predictions", name),
+    )
     record = record_training(
         context,
         data,

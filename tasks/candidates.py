@@ -91,7 +91,7 @@ def build_pipeline(
         factory = FAMILIES[task][family]
     except KeyError:
         known = ", ".join(FAMILIES[task])
-        msg = f"unknown {task} model family {family!r}; known: {known}"
+        msg = f"unknown {task} model family {family!r} (MLOPS_CANDIDATE_FAMILIES or families); known: {known}"
         raise ValueError(msg) from None
     preprocessor = build_preprocessor(numeric, categorical, scale=family in LINEAR_FAMILIES)
     return Pipeline([("preprocess", preprocessor), ("model", factory(seed))])

@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     lambda_memory_mb: int = Field(1024, ge=128, le=10240)
     canary_weight: float | None = Field(None, gt=0.0, lt=1.0)
     firehose_stream: str | None = None
+    drift_threshold: float = Field(
+        0.15, gt=0.0, lt=1.0, description="Drifted-feature share that means drift."
+    )
+    drift_numeric_threshold: float = Field(0.2, gt=0.0)
+    drift_categorical_threshold: float = Field(0.2, gt=0.0, le=1.0)
+    monitor_window_hours: float = Field(24.0, gt=0.0, le=24 * 90)
+    monitor_min_rows: int = Field(100, ge=1)
+    monitor_row_cap: int = Field(20_000, ge=100)
+    max_quality_drop: float = Field(0.2, gt=0.0)
+    min_labelled_rows: int = Field(30, ge=1)
+    retrain_cooldown_hours: float = Field(6.0, ge=0.0)
+    retrain_mode: Literal["auto", "event", "inline", "off"] = "auto"
+    production_lookback_hours: float = Field(24 * 30, gt=0.0)
+    compact_delete_originals: bool = False
+    candidate_families: str | None = Field(None, description="Comma-separated model families to train.")
 
     @field_validator("home")
     @classmethod
@@ -99,6 +114,13 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         """The MLflow tracking and registry URI (always set after validation)."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def families(self) -> list[str] | None:
+        """The candidate families named in `MLOPS_CANDIDATE_FAMILIES`, or None for all."""
+        if not self.candidate_families:
+            return None
+        return [name.strip() for name in self.candidate_families.split(",") if name.strip()]
 
     @property
     def artifact_root(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
@@ -12,9 +15,29 @@ def join_url(root: str, *parts: str) -> str:
     return "/".join(pieces)
 
 
+def storage_options(url: str) -> dict[str, Any]:
+    """Options for fsspec: on S3, no listing cache and the standard endpoint variable.
+
+    New log objects must show up on every listing, and `AWS_ENDPOINT_URL` points S3-compatible
+    stores (and moto in tests) at the right place.
+    """
+    if not url.startswith("s3://"):
+        return {}
+    options: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
+
+
 def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem for a URL and the path inside it."""
-    return fsspec.core.url_to_fs(url)
+    return fsspec.core.url_to_fs(url, **storage_options(url))
+
+
+def to_url(fs: AbstractFileSystem, path: str) -> str:
+    """A full URL for a path of a filesystem (what users and reports see)."""
+    return fs.unstrip_protocol(path)
 
 
 def write_bytes_once(url: str, payload: bytes) -> bool:
@@ -26,10 +49,19 @@ def write_bytes_once(url: str, payload: bytes) -> bool:
     fs, path = filesystem(url)
     if fs.exists(path):
         return False
-    parent = path.rsplit("/", 1)[0]
-    fs.makedirs(parent, exist_ok=True)
-    temporary = f"{path}.partial"
-    with fs.open(temporary, "wb") as handle:
-        handle.write(payload)
-    fs.mv(temporary, path)
+    write_bytes(url, payload)
     return True
+
+
+def write_bytes(url: str, payload: bytes) -> str:
+    """Write (or replace) an object; readers never see a partial local file."""
+    fs, path = filesystem(url)
+    if "file" in fs.protocol:
+        parent = path.rsplit("/", 1)[0]
+        fs.makedirs(parent, exist_ok=True)
+        temporary = f"{path}.partial"
+        fs.pipe_file(temporary, payload)
+        fs.mv(temporary, path)
+    else:
+        fs.pipe_file(path, payload)  # an S3 PUT is atomic already
+    return url

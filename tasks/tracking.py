@@ -62,6 +62,8 @@ class RunContext:
     reason: str
     train: pd.DataFrame
     target: str
+    production: pd.DataFrame | None = None
+    production_source: str = ""
 
 
 def _log_candidates(candidates: list[FittedCandidate], chosen: str) -> None:
@@ -102,6 +104,13 @@ def record_training_run(
     )
     with mlflow.start_run(run_name=f"train-{chosen.family}") as run:
         mlflow.log_input(dataset, context="training")
+        if context.production is not None and not context.production.empty:
+            production = mlflow.data.from_pandas(
+                context.production,
+                source=context.production_source,
+                name=f"{context.dataset_name}-production",
+            )
+            mlflow.log_input(production, context="production")
         mlflow.log_params(
             {
                 "data_source": context.source,
@@ -110,6 +119,7 @@ def record_training_run(
                 "split": context.split_method,
                 "family": chosen.family,
                 "trigger": context.reason,
+                "production_rows": 0 if context.production is None else len(context.production),
                 "promotion_margin": decision.margin,
             }
         )

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from monitoring.window import Window
 from tasks.bundle import build_schema, reference_sample
 from tasks.candidate_selection import DeployableModel, FittedCandidate, fit_candidate, select_deployable
 from tasks.champion import ChampionScore, score_champion
 from tasks.data import PreparedData, prepare_data, read_table
 from tasks.dataset import DatasetSpec
 from tasks.evaluate import primary_score
+from tasks.monitoring import load_model_context
 from tasks.onnx_export import create_session, onnx_scores
+from tasks.production_data import append_production_rows, labelled_production_rows
 from tasks.promotion import PromotionDecision, decide_promotion
 from tasks.registry import mlflow_client
+from tasks.settings import Settings
 from tasks.snapshot import Snapshot, write_snapshot
 from tasks.split import Split, split_data
 from tasks.tracking import RunContext, TrainingRecord, record_training_run
+
+PRODUCTION_ROW_CAP = 1_000_000
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
@@ -36,6 +44,24 @@ def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> Prepare
     if data.dropped_empty:
         logger.warning("Dropped columns with no values: %s", ", ".join(data.dropped_empty))
     return data
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def add_production_rows(
+    settings: Settings, model_name: str, data: PreparedData, hours: float
+) -> tuple[PreparedData, pd.DataFrame]:
+    """Append the labelled production rows of the last `hours` (drift-triggered retrains)."""
+    logger = get_run_logger()
+    try:
+        context = load_model_context(settings, model_name)
+    except LookupError:
+        logger.warning("No champion yet, so no production logs to learn from")
+        return data, pd.DataFrame()
+    window = Window.last(hours)
+    rows = labelled_production_rows(settings.storage, model_name, context.schema, window, PRODUCTION_ROW_CAP)
+    combined, added = append_production_rows(data, rows)
+    logger.info("Added %d labelled production rows from %s", added, window.name)
+    return combined, rows
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
@@ -104,6 +130,28 @@ def gate_promotion(
     )
     verdict = "Promoting" if decision.promoted else "Keeping the champion"
     get_run_logger().info("%s: %s", verdict, decision.reason)
+    champion = (
+        "none"
+        if decision.champion_score is None
+        else f"{decision.champion_score:.6g} (v{decision.champion_version})"
+    )
+    create_markdown_artifact(
+        key="promotion-decision",
+        description="Champion gate",
+        markdown="\n".join(
+            [
+                f"# {verdict}",
+                "",
+                decision.reason,
+                "",
+                f"| {decision.metric} on the same holdout | value |",
+                "| --- | --- |",
+                f"| candidate ({deployable.candidate.family}) | {decision.candidate_score:.6g} |",
+                f"| champion | {champion} |",
+                f"| required relative improvement | > {decision.margin:.2%} |",
+            ]
+        ),
+    )
     return decision
 
 

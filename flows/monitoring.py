@@ -1,0 +1,125 @@
+"""The monitoring flow: prediction logs → Evidently drift report → verdict → at most one retrain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+
+from monitoring.window import Window
+from tasks.monitoring import (
+    DRIFT_EVENT,
+    MonitoringSummary,
+    attach_labels,
+    build_reports,
+    compact_logs,
+    drifted_features,
+    emit_drift_event,
+    guard_retrain,
+    live_quality,
+    load_reference,
+    log_to_mlflow,
+    publish_summary,
+    read_prediction_logs,
+    record_retrain,
+    retrain_mode,
+    served_version,
+    verdict_for,
+)
+from tasks.settings import Settings, load_settings
+
+
+def start_retrain(settings: Settings, model_name: str, now: datetime, payload: dict) -> str:
+    """Start one retrain (event or inline) unless one is in flight or the cooldown holds."""
+    mode = retrain_mode(settings)
+    if mode == "off":
+        return "not started: MLOPS_RETRAIN_MODE=off"
+    guard = guard_retrain(settings, model_name, now)
+    if not guard.allowed:
+        return f"not started: {guard.reason}"
+    record_retrain(settings, model_name, now, {"mode": mode, **payload})
+    if mode == "event":
+        event_id = emit_drift_event(model_name, payload)
+        return f"event {DRIFT_EVENT} emitted ({event_id}); the train deployment's trigger starts the run"
+    from flows.training import train_model
+
+    result = train_model(model_name=model_name, reason="drift", production_hours=payload["production_hours"])
+    outcome = f"promoted v{result.model_version}" if result.promoted else f"not promoted ({result.reason})"
+    return f"retrained in this process: {outcome}"
+
+
+@flow(name="monitor")
+def monitor_model(
+    model_name: str | None = None,
+    window_hours: float | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> MonitoringSummary:
+    """Compare a window of live predictions with the champion's reference and act on drift.
+
+    The window is the last `window_hours` (default `MLOPS_MONITOR_WINDOW_HOURS`, 24), or
+    `start`..`end` when both are given.
+    """
+    settings = load_settings()
+    name = model_name or settings.model_name
+    now = datetime.now(UTC)
+    window = (
+        Window(start, end)
+        if start and end
+        else Window.last(window_hours or settings.monitor_window_hours, now)
+    )
+    context = load_reference(settings, name)
+    logs = read_prediction_logs(settings, context, window)
+    version = served_version(logs, context.version)
+    if version != context.version:
+        context = load_reference(settings, name, version)
+    rows = attach_labels(settings, name, logs, window)
+    metrics, quality_drop = live_quality(rows, context, settings.min_labelled_rows)
+    figures, report_url, quality_url = build_reports(settings, context, rows, window)
+    verdict = verdict_for(settings, figures, len(rows), quality_drop)
+    retrain = "not needed"
+    if verdict.retrain:
+        payload = {
+            "model_name": name,
+            "drift_share": None if figures is None else figures.drift_share,
+            "threshold": settings.drift_threshold,
+            "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
+            "report_url": report_url,
+            "reasons": verdict.reasons,
+            "production_hours": settings.production_lookback_hours,
+        }
+        retrain = start_retrain(settings, name, now, payload)
+    stats = logs.stats
+    summary = MonitoringSummary(
+        model_name=name,
+        model_version=context.version,
+        window_start=window.start,
+        window_end=window.end,
+        rows=stats.rows,
+        objects=stats.objects,
+        bad_lines=stats.bad_lines,
+        bad_objects=stats.bad_objects,
+        quarantine_url=logs.quarantine_url,
+        sampled=stats.sampled,
+        drift_share=None if figures is None else figures.drift_share,
+        drift_threshold=settings.drift_threshold,
+        drifted_features=drifted_features(figures),
+        prediction_drift=None if figures is None or figures.prediction is None else figures.prediction.score,
+        labelled_rows=int(rows["actual"].notna().sum()),
+        live_metrics=metrics,
+        verdict=verdict,
+        report_url=report_url,
+        quality_report_url=quality_url,
+        figures_url=None,
+        retrain=retrain,
+    )
+    summary.figures_url = publish_summary(settings, summary)
+    log_to_mlflow(settings, summary)
+    compact_logs(settings, context, now)
+    get_run_logger().info("%s: %s; retrain %s", summary.verdict.status, "; ".join(verdict.reasons), retrain)
+    return summary
+
+
+if __name__ == "__main__":
+    monitor_model()

@@ -1,0 +1,347 @@
+"""Read a window of prediction logs fast, with bounded memory, setting bad lines aside.
+
+Objects are listed per hour partition of the window only, fetched concurrently in chunks
+(`fs.cat` on many paths: concurrent requests on S3), and each chunk is parsed in one pass
+by Arrow's JSON reader against the model's record schema. A chunk that fails that pass
+is parsed object by object, then line by line, so one bad line costs only its own object.
+Above the row cap, the rows with the smallest hash of (request id, row) are kept: the same
+window always gives the same sample, whatever order the objects arrive in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from monitoring.records import (
+    PREDICTION,
+    PROBABILITY,
+    REQUIRED_KEYS,
+    SMOKE_PREFIX,
+    BadRecordError,
+    feature_types,
+    parse_line,
+    record_schema,
+)
+from monitoring.window import Window
+from tasks.storage import filesystem, join_url, to_url, write_bytes
+
+CHUNK_OBJECTS = 256
+QUARANTINE_SAMPLES = 100
+QUARANTINE_TEXT_CHARS = 2000
+
+
+@dataclass
+class BadLine:
+    """A line set aside, with where it came from and why."""
+
+    object_key: str
+    line: int
+    reason: str
+    text: str
+
+
+@dataclass
+class ReadStats:
+    """What a read saw: objects, rows, and what was set aside."""
+
+    objects: int = 0
+    rows: int = 0
+    bad_lines: int = 0
+    bad_objects: int = 0
+    compacted_hours: int = 0
+    rows_before_sampling: int = 0
+    samples: list[BadLine] = field(default_factory=list)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the row cap cut the window down."""
+        return self.rows_before_sampling > self.rows
+
+    def add_bad(self, bad: list[BadLine]) -> None:
+        """Count bad lines and keep the first ones as samples."""
+        self.bad_lines += len(bad)
+        room = QUARANTINE_SAMPLES - len(self.samples)
+        self.samples.extend(bad[: max(room, 0)])
+
+
+@dataclass
+class PredictionLogs:
+    """The rows of a window as a frame (features flattened into columns) and the read stats."""
+
+    frame: pd.DataFrame
+    stats: ReadStats
+    quarantine_url: str | None = None
+
+
+def raw_partition(root: str, model: str, hour: datetime) -> str:
+    """Where the handler writes one hour of a model's prediction logs."""
+    return join_url(root, "predictions", model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}")
+
+
+def compacted_object(root: str, model: str, hour: datetime) -> str:
+    """Where a closed hour's compacted Parquet copy lives (a prefix of its own, for lifecycle rules)."""
+    return join_url(root, "predictions-compacted", model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}.parquet")
+
+
+class LogReader:
+    """Reads one model's prediction logs from a storage root (file:// or s3://)."""
+
+    def __init__(
+        self, storage_url: str, model_name: str, schema: dict[str, Any], row_cap: int = 50_000
+    ) -> None:
+        self.root = storage_url.rstrip("/")
+        self.model = model_name
+        self.schema = schema
+        self.row_cap = row_cap
+        self.types = feature_types(schema)
+        self.arrow_schema = record_schema(schema)
+        self.fs, _ = filesystem(self.root)
+        self.positive_class = schema["classes"][1] if schema["task"] == "classification" else None
+
+    # listing -----------------------------------------------------------------------------
+
+    def _ls(self, url: str) -> list[str]:
+        _, path = filesystem(url)
+        try:
+            return sorted(self.fs.ls(path, detail=False))
+        except FileNotFoundError:
+            return []
+
+    def raw_objects(self, hour: datetime) -> list[str]:
+        """The complete JSON Lines objects of one hour (temporary `.partial` files excluded)."""
+        return [
+            path
+            for path in self._ls(raw_partition(self.root, self.model, hour))
+            if path.endswith(".jsonl") and not path.rsplit("/", 1)[-1].startswith(".")
+        ]
+
+    def compacted_hours(self, window: Window) -> dict[datetime, str]:
+        """Compacted hours of the window's days (one listing per day)."""
+        found: dict[datetime, str] = {}
+        wanted = set(window.hours())
+        for day in window.days():
+            prefix = join_url(self.root, "predictions-compacted", self.model, f"dt={day:%Y-%m-%d}")
+            for path in self._ls(prefix):
+                name = path.rsplit("/", 1)[-1]
+                if name.startswith("hour=") and name.endswith(".parquet"):
+                    hour = day.replace(hour=int(name[5:7]))
+                    if hour in wanted:
+                        found[hour] = path
+        return found
+
+    # parsing -----------------------------------------------------------------------------
+
+    def _fast_parse(self, payload: bytes) -> pa.Table:
+        table = pa_json.read_json(
+            pa.py_buffer(payload),
+            read_options=pa_json.ReadOptions(block_size=1 << 24),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=self.arrow_schema, unexpected_field_behavior="ignore"
+            ),
+        )
+        for key in REQUIRED_KEYS:
+            if table.column(key).null_count:
+                msg = f"a record has no {key}"
+                raise BadRecordError(msg)
+        return table
+
+    def _parse_object(self, key: str, blob: bytes) -> tuple[list[dict[str, Any]], list[BadLine]]:
+        records, bad = [], []
+        lines = blob.split(b"\n")
+        truncated = not blob.endswith(b"\n")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(parse_line(line, self.schema, self.types))
+            except BadRecordError as error:
+                last = number == len(lines)
+                reason = "truncated object" if truncated and last else str(error)
+                text = line[:QUARANTINE_TEXT_CHARS].decode("utf-8", "replace")
+                bad.append(BadLine(key, number, reason, text))
+        return records, bad
+
+    def parse_objects(self, blobs: dict[str, bytes | Exception]) -> tuple[pa.Table, ReadStats]:
+        """Parse fetched objects into one flat table; set unreadable objects and bad lines aside."""
+        stats = ReadStats(objects=len(blobs))
+        good: dict[str, bytes] = {}
+        for key, blob in blobs.items():
+            if isinstance(blob, Exception) or not blob.strip():
+                stats.bad_objects += 1
+                reason = f"unreadable object: {blob}" if isinstance(blob, Exception) else "empty object"
+                stats.add_bad([BadLine(key, 0, reason, "")])
+            else:
+                good[key] = blob
+        try:
+            table = self._fast_parse(b"".join(b if b.endswith(b"\n") else b + b"\n" for b in good.values()))
+            return self._flatten(table), stats
+        except (pa.ArrowInvalid, BadRecordError):
+            pass
+        tables = []
+        for key, blob in good.items():
+            try:
+                tables.append(self._fast_parse(blob if blob.endswith(b"\n") else blob + b"\n"))
+                continue
+            except (pa.ArrowInvalid, BadRecordError):
+                pass
+            records, bad = self._parse_object(key, blob)
+            if bad:
+                stats.bad_objects += int(any(item.reason == "truncated object" for item in bad))
+                stats.add_bad(bad)
+            if records:
+                tables.append(pa.Table.from_pylist(records, schema=self.arrow_schema))
+        table = pa.concat_tables(tables) if tables else self.arrow_schema.empty_table()
+        return self._flatten(table), stats
+
+    def _flatten(self, table: pa.Table) -> pa.Table:
+        columns = {
+            name: table.column(name)
+            for name in table.column_names
+            if name not in ("features", "probabilities")
+        }
+        features = table.column("features").combine_chunks() if table.num_rows else None
+        for index, name in enumerate(self.types):
+            columns[name] = features.field(index) if features is not None else pa.array([], self.types[name])
+        if self.positive_class is not None:
+            probabilities = table.column("probabilities").combine_chunks() if table.num_rows else None
+            columns[PROBABILITY] = (
+                probabilities.field(self.positive_class)
+                if probabilities is not None
+                else pa.array([], pa.float64())
+            )
+        return pa.table(columns)
+
+    # reading ------------------------------------------------------------------------------
+
+    def fetch(self, keys: list[str]) -> dict[str, bytes | Exception]:
+        """Fetch objects concurrently (one batched `cat`); failures come back as exceptions."""
+        if not keys:
+            return {}
+        fetched = self.fs.cat(keys, on_error="return")
+        return {key: fetched.get(key, FileNotFoundError(key)) for key in keys}
+
+    def read_keys(self, keys: list[str]) -> tuple[pa.Table, ReadStats]:
+        """Fetch and parse a list of objects, chunk by chunk."""
+        total = ReadStats()
+        tables = []
+        for start in range(0, len(keys), CHUNK_OBJECTS):
+            table, stats = self.parse_objects(self.fetch(keys[start : start + CHUNK_OBJECTS]))
+            tables.append(table)
+            _merge(total, stats)
+        table = pa.concat_tables(tables) if tables else self._flatten(self.arrow_schema.empty_table())
+        return table, total
+
+    def read(self, window: Window) -> PredictionLogs:
+        """Every valid row logged in the window (capped), plus what was set aside."""
+        stats = ReadStats()
+        kept: pa.Table | None = None
+        compacted = self.compacted_hours(window)
+        stats.compacted_hours = len(compacted)
+        for hour in window.hours():
+            if hour in compacted:
+                with self.fs.open(compacted[hour], "rb") as handle:
+                    parquet = pq.read_table(handle)
+                table, hour_stats = parquet, _stats_from_metadata(parquet)
+            else:
+                table, hour_stats = self.read_keys(self.raw_objects(hour))
+            _merge(stats, hour_stats)
+            table = _with_valid_times(table, stats)
+            if not window.covers_whole(hour):
+                table = _within(table, window)
+            table = _drop_smoke_tests(table)
+            stats.rows_before_sampling += table.num_rows
+            kept = table if kept is None else pa.concat_tables([kept, table])
+            if kept.num_rows > 2 * self.row_cap:
+                kept = self._cap(kept)
+        kept = self._cap(kept) if kept is not None else self._flatten(self.arrow_schema.empty_table())
+        stats.rows = kept.num_rows
+        frame = kept.to_pandas()
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+        return PredictionLogs(frame.sort_values(["timestamp", "request_id", "row"], ignore_index=True), stats)
+
+    def _cap(self, table: pa.Table) -> pa.Table:
+        if table.num_rows <= self.row_cap:
+            return table
+        keys = (
+            pd.Series(table.column("request_id").to_numpy(zero_copy_only=False))
+            + ":"
+            + pd.Series(table.column("row").to_numpy()).astype(str)
+        )
+        hashes = pd.util.hash_array(keys.to_numpy(dtype=object))
+        chosen = np.sort(np.argpartition(hashes, self.row_cap - 1)[: self.row_cap])
+        return table.take(pa.array(chosen))
+
+    def quarantine(self, stats: ReadStats, window: Window) -> str | None:
+        """Write the sample of bad lines under `quarantine/<model>/<window>.jsonl`."""
+        if not stats.samples:
+            return None
+        url = join_url(self.root, "quarantine", self.model, f"{window.name}.jsonl")
+        lines = (
+            json.dumps(
+                {
+                    "object": to_url(self.fs, item.object_key),
+                    "line": item.line,
+                    "reason": item.reason,
+                    "text": item.text,
+                }
+            )
+            for item in stats.samples
+        )
+        return write_bytes(url, ("\n".join(lines) + "\n").encode())
+
+
+def _merge(total: ReadStats, part: ReadStats) -> None:
+    total.objects += part.objects
+    total.bad_objects += part.bad_objects
+    total.bad_lines += part.bad_lines
+    room = QUARANTINE_SAMPLES - len(total.samples)
+    total.samples.extend(part.samples[: max(room, 0)])
+
+
+def _stats_from_metadata(table: pa.Table) -> ReadStats:
+    metadata = json.loads((table.schema.metadata or {}).get(b"loopml", b"{}"))
+    return ReadStats(
+        objects=0,
+        bad_lines=int(metadata.get("bad_lines", 0)),
+        bad_objects=int(metadata.get("bad_objects", 0)),
+    )
+
+
+def _timestamps(table: pa.Table) -> pd.Series:
+    text = pd.Series(table.column("timestamp").to_numpy(zero_copy_only=False), dtype=object)
+    return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+
+
+def _with_valid_times(table: pa.Table, stats: ReadStats) -> pa.Table:
+    invalid = _timestamps(table).isna().to_numpy()
+    if not invalid.any():
+        return table
+    rows = table.filter(pa.array(invalid)).select(["request_id", "row", "timestamp"]).to_pylist()
+    stats.add_bad(
+        [BadLine(row["request_id"], row["row"], "timestamp is not ISO 8601", json.dumps(row)) for row in rows]
+    )
+    return table.filter(pa.array(~invalid))
+
+
+def _within(table: pa.Table, window: Window) -> pa.Table:
+    stamps = _timestamps(table)
+    mask = ((stamps >= window.start) & (stamps < window.end)).to_numpy()
+    return table.filter(pa.array(mask))
+
+
+def _drop_smoke_tests(table: pa.Table) -> pa.Table:
+    ids = pd.Series(table.column("request_id").to_numpy(zero_copy_only=False), dtype=object)
+    mask = ~ids.str.startswith(SMOKE_PREFIX).to_numpy(dtype=bool)
+    return table if mask.all() else table.filter(pa.array(mask))
+
+
+__all__ = ["PREDICTION", "LogReader", "PredictionLogs", "ReadStats"]

@@ -1,0 +1,376 @@
+"""Tasks of the monitoring flow: read logs, compare with the reference, decide, trigger."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from monitoring.compaction import compact_closed_hours
+from monitoring.decision import Verdict, decide
+from monitoring.labels import join_labels, read_labels
+from monitoring.reader import LogReader, PredictionLogs
+from monitoring.report import ACTUAL, DriftFigures, DriftThresholds, build_drift_report, build_quality_report
+from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, record_trigger
+from monitoring.window import Window
+from tasks.bundle import METADATA_FILE, REFERENCE_FILE, SCHEMA_FILE
+from tasks.deploy import fetch_bundle
+from tasks.evaluate import holdout_metrics, primary_score
+from tasks.registry import ensure_experiment, mlflow_client
+from tasks.settings import Settings
+from tasks.storage import filesystem, join_url, write_bytes
+
+DRIFT_EVENT = "loopml.model.drift-detected"
+TOP_FEATURES = 10
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """The model version the window is compared against: its schema, reference and metrics."""
+
+    model_name: str
+    version: str
+    schema: dict[str, Any]
+    reference: pd.DataFrame
+    holdout_metrics: dict[str, float]
+
+
+class MonitoringSummary(BaseModel):
+    """What one monitoring run read, found, decided and did."""
+
+    model_name: str
+    model_version: str
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    objects: int
+    bad_lines: int
+    bad_objects: int
+    quarantine_url: str | None
+    sampled: bool
+    drift_share: float | None
+    drift_threshold: float
+    drifted_features: list[dict[str, Any]]
+    prediction_drift: float | None
+    labelled_rows: int
+    live_metrics: dict[str, float]
+    verdict: Verdict
+    report_url: str | None
+    quality_report_url: str | None
+    figures_url: str | None
+    retrain: str
+
+
+def load_model_context(settings: Settings, model_name: str, version: str | None = None) -> ModelContext:
+    """Fetch a registered version's bundle (the champion by default) and read what monitoring needs."""
+    with tempfile.TemporaryDirectory() as folder:
+        bundle, resolved = fetch_bundle(settings.tracking_uri, model_name, version, Path(folder))
+        schema = json.loads((bundle / SCHEMA_FILE).read_text("utf-8"))
+        reference = pd.read_parquet(bundle / REFERENCE_FILE)
+        metadata = json.loads((bundle / METADATA_FILE).read_text("utf-8"))
+    return ModelContext(model_name, resolved, schema, reference, metadata.get("metrics", {}))
+
+
+@task(cache_policy=NO_CACHE)
+def load_reference(settings: Settings, model_name: str, version: str | None = None) -> ModelContext:
+    """The schema and reference sample of the champion, or of a given version."""
+    return load_model_context(settings, model_name, version)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def read_prediction_logs(settings: Settings, context: ModelContext, window: Window) -> PredictionLogs:
+    """Read the window's logs; bad lines are counted and a sample is quarantined."""
+    reader = LogReader(settings.storage, context.model_name, context.schema, row_cap=settings.monitor_row_cap)
+    logs = reader.read(window)
+    logs.quarantine_url = reader.quarantine(logs.stats, window)
+    stats = logs.stats
+    logger = get_run_logger()
+    logger.info(
+        "Read %d rows from %d objects (%d compacted hours) in %s",
+        stats.rows,
+        stats.objects,
+        stats.compacted_hours,
+        window.name,
+    )
+    if stats.bad_lines:
+        logger.warning(
+            "Set aside %d bad lines (%d bad objects); sample in %s",
+            stats.bad_lines,
+            stats.bad_objects,
+            logs.quarantine_url,
+        )
+    if stats.sampled:
+        logger.info("Sampled %d of %d rows (MLOPS_MONITOR_ROW_CAP)", stats.rows, stats.rows_before_sampling)
+    return logs
+
+
+@task(cache_policy=NO_CACHE)
+def compact_logs(settings: Settings, context: ModelContext, now: datetime) -> int:
+    """Compact closed hours into Parquet so later windows read them in one request."""
+    reader = LogReader(settings.storage, context.model_name, context.schema, row_cap=settings.monitor_row_cap)
+    compacted = compact_closed_hours(reader, now, delete_originals=settings.compact_delete_originals)
+    if compacted:
+        get_run_logger().info("Compacted %d closed hours", len(compacted))
+    return len(compacted)
+
+
+def served_version(logs: PredictionLogs, fallback: str) -> str:
+    """The model version that answered most of the window's requests."""
+    versions = logs.frame["model_version"].dropna()
+    return str(versions.mode().iloc[-1]) if len(versions) else fallback
+
+
+@task(cache_policy=NO_CACHE)
+def attach_labels(settings: Settings, model_name: str, logs: PredictionLogs, window: Window) -> pd.DataFrame:
+    """The window's rows with ground truth joined where it has arrived."""
+    return join_labels(logs.frame, read_labels(settings.storage, model_name, window))
+
+
+def live_quality(
+    rows: pd.DataFrame, context: ModelContext, min_rows: int
+) -> tuple[dict[str, float], float | None]:
+    """Metrics on labelled rows and how much worse the primary one is than on the holdout."""
+    labelled = rows[rows[ACTUAL].notna()]
+    if len(labelled) < min_rows:
+        return {}, None
+    schema = context.schema
+    if schema["task"] == "regression":
+        actual = pd.to_numeric(labelled[ACTUAL]).to_numpy()
+        scores = labelled["prediction"].to_numpy(dtype="float64")
+    else:
+        actual = (labelled[ACTUAL].astype(str) == schema["classes"][1]).astype("int64").to_numpy()
+        scores = labelled["prediction_probability"].to_numpy(dtype="float64")
+        if len(set(actual)) < 2:  # noqa: PLR2004 - ROC AUC needs both classes
+            return {}, None
+    metrics = holdout_metrics(schema["task"], actual, scores)
+    name, live, higher_is_better = primary_score(schema["task"], metrics)
+    baseline = context.holdout_metrics.get(name)
+    if baseline is None:
+        return metrics, None
+    drop = (baseline - live) / abs(baseline) if higher_is_better else (live - baseline) / abs(baseline)
+    return metrics, drop
+
+
+def _save_html(snapshot: Any, url: str) -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "report.html"
+        snapshot.save_html(str(path))
+        return write_bytes(url, path.read_bytes())
+
+
+def shareable_link(url: str, expires_seconds: int = 7 * 24 * 3600) -> str:
+    """A link a browser can open: the file URL locally, a presigned HTTPS URL on S3."""
+    if not url.startswith("s3://"):
+        return url
+    fs, path = filesystem(url)
+    return fs.url(path, expires=expires_seconds)
+
+
+@task(cache_policy=NO_CACHE)
+def build_reports(
+    settings: Settings, context: ModelContext, rows: pd.DataFrame, window: Window
+) -> tuple[DriftFigures | None, str | None, str | None]:
+    """Run Evidently and store the HTML report(s) under `reports/<model>/`."""
+    if rows.empty:
+        return None, None, None
+    thresholds = DriftThresholds(
+        numeric=settings.drift_numeric_threshold,
+        categorical=settings.drift_categorical_threshold,
+        share=settings.drift_threshold,
+    )
+    snapshot, figures = build_drift_report(rows, context.reference, context.schema, thresholds)
+    base = join_url(settings.storage, "reports", context.model_name, window.name)
+    report_url = _save_html(snapshot, f"{base}.html")
+    quality_url = None
+    labelled = rows[rows[ACTUAL].notna()]
+    if len(labelled) >= settings.min_labelled_rows:
+        quality_url = _save_html(
+            build_quality_report(labelled, context.reference, context.schema), f"{base}-quality.html"
+        )
+    get_run_logger().info("Drift report: %s", report_url)
+    return figures, report_url, quality_url
+
+
+def retrain_in_flight() -> int:
+    """Training flow runs that are running, pending, or scheduled and already due."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["train"])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]
+                    )
+                )
+            ),
+        )
+    now = datetime.now(UTC)
+    due = [
+        run
+        for run in runs
+        if run.state_type != StateType.SCHEDULED or (run.expected_start_time or now) <= now
+    ]
+    return len(due)
+
+
+def retrain_mode(settings: Settings) -> str:
+    """`event` with a Prefect server (its automation starts the deployment), else `inline`."""
+    if settings.retrain_mode != "auto":
+        return settings.retrain_mode
+    from prefect.settings import get_current_settings
+
+    return "event" if get_current_settings().api.url else "inline"
+
+
+@task(cache_policy=NO_CACHE)
+def guard_retrain(settings: Settings, model_name: str, now: datetime) -> GuardDecision:
+    """Check cooldown and runs in flight before any retrain starts."""
+    cooldown = timedelta(hours=settings.retrain_cooldown_hours)
+    return check_guard(last_trigger(settings.storage, model_name), now, cooldown, retrain_in_flight())
+
+
+@task(cache_policy=NO_CACHE)
+def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str | None:
+    """Emit the drift event; the `train` deployment's trigger starts one training run."""
+    from prefect.events import emit_event
+
+    event = emit_event(
+        event=DRIFT_EVENT,
+        resource={"prefect.resource.id": f"loopml.model.{model_name}", "prefect.resource.name": model_name},
+        payload=payload,
+    )
+    return None if event is None else str(event.id)
+
+
+@task(cache_policy=NO_CACHE)
+def record_retrain(settings: Settings, model_name: str, now: datetime, detail: dict[str, Any]) -> None:
+    """Remember when the retrain started, for the cooldown."""
+    record_trigger(settings.storage, model_name, now, detail)
+
+
+def summary_markdown(summary: MonitoringSummary) -> str:
+    """The Prefect UI artifact: verdict, figures, top drifted features and the report link."""
+    verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
+    share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.1%}"
+    prediction_drift = "n/a" if summary.prediction_drift is None else f"{summary.prediction_drift:.3f}"
+    sampled = " (sampled)" if summary.sampled else ""
+    lines = [
+        f"# {summary.model_name} v{summary.model_version}: {verdict}",
+        "",
+        f"Window {summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC.",
+        "",
+        *[f"- {reason}" for reason in summary.verdict.reasons],
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| drifted-feature share | {share} (threshold {summary.drift_threshold:.1%}) |",
+        f"| prediction drift (normed Wasserstein) | {prediction_drift} |",
+        f"| rows read | {summary.rows} from {summary.objects} objects{sampled} |",
+        f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",
+        f"| labelled rows | {summary.labelled_rows} |",
+        f"| retrain | {summary.retrain} |",
+    ]
+    for name, value in summary.live_metrics.items():
+        lines.append(f"| live {name} | {value:.6g} |")
+    if summary.drifted_features:
+        lines += ["", "| top drifted feature | method | score | threshold |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"| {f['column']} | {f['method']} | {f['score']:.3f} | {f['threshold']:.2f} |"
+            for f in summary.drifted_features[:TOP_FEATURES]
+        ]
+    if summary.report_url:
+        lines += ["", f"[Open the drift report]({shareable_link(summary.report_url)})"]
+    if summary.quality_report_url:
+        lines += [f"[Open the live quality report]({shareable_link(summary.quality_report_url)})"]
+    return "\n".join(lines)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_summary(settings: Settings, summary: MonitoringSummary) -> str:
+    """Save the key figures as JSON next to the report and publish Prefect artifacts."""
+    base = join_url(
+        settings.storage, "reports", summary.model_name, Window(summary.window_start, summary.window_end).name
+    )
+    figures_url = write_bytes(f"{base}.json", summary.model_dump_json(indent=2).encode())
+    key = f"drift-{summary.model_name}".lower().replace("_", "-").replace(".", "-")
+    create_markdown_artifact(markdown=summary_markdown(summary), key=key, description="Monitoring verdict")
+    if summary.report_url:
+        create_link_artifact(
+            link=shareable_link(summary.report_url), link_text="Evidently drift report", key=f"{key}-report"
+        )
+    return figures_url
+
+
+@task(cache_policy=NO_CACHE)
+def log_to_mlflow(settings: Settings, summary: MonitoringSummary) -> str:
+    """Log the key figures as a monitoring run tagged with the live model version."""
+    client = mlflow_client(settings.tracking_uri)
+    experiment_id = ensure_experiment(client, summary.model_name, settings.artifact_root)
+    metrics = {
+        "rows": summary.rows,
+        "bad_lines": summary.bad_lines,
+        "labelled_rows": summary.labelled_rows,
+        **({"drift_share": summary.drift_share} if summary.drift_share is not None else {}),
+        **({"prediction_drift": summary.prediction_drift} if summary.prediction_drift is not None else {}),
+        **{f"live_{name}": value for name, value in summary.live_metrics.items()},
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"monitor-{summary.window_end:%Y%m%dT%H%M}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "kind": "monitoring",
+                "model_version": summary.model_version,
+                "verdict": summary.verdict.status,
+                "report_url": summary.report_url or "",
+            }
+        )
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(json.loads(summary.model_dump_json()), "monitoring.json")
+    if summary.drift_share is not None:
+        client.set_model_version_tag(
+            summary.model_name, summary.model_version, "last_drift_share", f"{summary.drift_share:.4f}"
+        )
+        client.set_model_version_tag(
+            summary.model_name, summary.model_version, "last_monitor_verdict", summary.verdict.status
+        )
+    return run.info.run_id
+
+
+def verdict_for(
+    settings: Settings, figures: DriftFigures | None, rows: int, quality_drop: float | None
+) -> Verdict:
+    """The verdict from the figures and settings."""
+    return decide(
+        rows,
+        settings.monitor_min_rows,
+        None if figures is None else figures.drift_share,
+        settings.drift_threshold,
+        quality_drop,
+        settings.max_quality_drop,
+    )
+
+
+def drifted_features(figures: DriftFigures | None) -> list[dict[str, Any]]:
+    """Drifted features as plain dicts, largest score first."""
+    return [] if figures is None else [asdict(item) for item in figures.drifted]

@@ -1,0 +1,49 @@
+"""Labelled production rows (logged features joined with uploaded labels) as training data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from monitoring.labels import join_labels, read_labels
+from monitoring.reader import LogReader
+from monitoring.report import ACTUAL
+from monitoring.window import Window
+from tasks.data import MISSING_CATEGORY, PreparedData
+
+
+def labelled_production_rows(
+    storage_url: str, model_name: str, schema: dict, window: Window, row_cap: int
+) -> pd.DataFrame:
+    """Every logged row of the window that has a label, with an `actual` column."""
+    logs = LogReader(storage_url, model_name, schema, row_cap=row_cap).read(window)
+    joined = join_labels(logs.frame, read_labels(storage_url, model_name, window))
+    return joined[joined[ACTUAL].notna()].reset_index(drop=True)
+
+
+def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[PreparedData, int]:
+    """Add labelled production rows to a prepared table, typed like its own rows.
+
+    Classification labels that are not one of the training classes are left out.
+    """
+    if rows.empty:
+        return data, 0
+    columns: dict[str, pd.Series] = {}
+    for name in data.numeric:
+        values = rows[name] if name in rows.columns else pd.Series(np.nan, index=rows.index)
+        columns[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+    for name in data.categorical:
+        values = rows[name] if name in rows.columns else pd.Series(None, index=rows.index, dtype=object)
+        columns[name] = values.astype(object).where(values.notna(), MISSING_CATEGORY).astype(str)
+    if data.task == "regression":
+        target = pd.to_numeric(rows[ACTUAL], errors="coerce")
+        keep = target.notna() & np.isfinite(target)
+    else:
+        labels = rows[ACTUAL].astype(str)
+        keep = labels.isin(data.classes)
+        target = (labels == data.classes[1]).astype("int64")
+    extra = pd.DataFrame(columns)[keep.to_numpy()].assign(**{data.target: target[keep].to_numpy()})
+    frame = pd.concat([data.frame, extra[data.frame.columns]], ignore_index=True)
+    return PreparedData(
+        frame, data.target, data.task, data.numeric, data.categorical, data.classes, data.dropped_empty
+    ), len(extra)

@@ -1,0 +1,170 @@
+"""The monitoring flow on real logs, a real MLflow store and the Prefect test API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+from flows.monitoring import monitor_model
+from flows.training import train_model
+from monitoring.labels import upload_labels
+from tasks.deploy import fetch_bundle
+from tests.support.handler import load_handler, logged_files
+from tests.support.traffic import reference_traffic, send, shifted
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
+MODEL = "ames-monitor"
+
+
+@pytest.fixture(scope="module")
+def champion(
+    ames_csv: Path, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A registered Ames champion (ridge: quick) and its bundle."""
+    home = tmp_path_factory.mktemp("monitor-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        patch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
+        assert train_model(str(ames_csv), model_name=MODEL, families=["ridge"]).promoted
+    bundle, _ = fetch_bundle(tracking_uri, MODEL, None, home / "bundle")
+    return home, bundle
+
+
+@pytest.fixture
+def storage(
+    champion: tuple[Path, Path], mlops_env: Path, ames_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    home, _ = champion
+    store = mlops_env / "storage"
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    monkeypatch.setenv("MLOPS_STORAGE_URL", str(store))
+    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
+    monkeypatch.setenv("MLOPS_DATA_SOURCE", str(ames_csv))
+    monkeypatch.setenv("MLOPS_RETRAIN_MODE", "inline")
+    monkeypatch.setenv("MLOPS_CANDIDATE_FAMILIES", "ridge,random_forest")
+    return store
+
+
+@pytest.fixture
+def app(champion: tuple[Path, Path], storage: Path) -> ModuleType:
+    return load_handler(champion[1], storage)
+
+
+def _schema(champion: tuple[Path, Path]) -> dict:
+    return json.loads((champion[1] / "schema.json").read_text())
+
+
+def test_window_without_logs_gives_no_verdict(storage: Path) -> None:
+    summary = monitor_model()
+    assert summary.verdict.status == "no_verdict"
+    assert summary.rows == 0
+    assert "only 0 rows" in summary.verdict.reasons[0]
+    assert summary.report_url is None
+    assert summary.retrain == "not needed"
+    assert Path(summary.figures_url.removeprefix("file://")).is_file()
+
+
+def test_corrupt_objects_are_quarantined_and_the_report_still_made(
+    app: ModuleType, champion: tuple[Path, Path], storage: Path
+) -> None:
+    instances, _ = reference_traffic(champion[1], 150, seed=1)
+    send(app, instances, per_request=3)
+    folder = logged_files(storage)[0].parent
+    (folder / "garbage.jsonl").write_text('{"request_id": "x", "row": 0, "timest\nnot json at all\n')
+    (folder / "cut.jsonl").write_bytes(logged_files(storage)[0].read_bytes()[:-25])
+    summary = monitor_model()
+    assert summary.rows == 150 + 2  # the cut copy keeps its intact lines
+    assert summary.bad_lines == 3
+    assert summary.bad_objects == 1
+    assert Path(summary.quarantine_url.removeprefix("file://")).is_file()
+    assert summary.report_url.endswith(".html")
+    assert Path(summary.report_url.removeprefix("file://")).stat().st_size > 100_000
+    assert summary.verdict.status == "ok"
+
+
+def test_traffic_like_training_data_does_not_retrain(
+    app: ModuleType, champion: tuple[Path, Path], storage: Path, tracking_uri: str
+) -> None:
+    instances, actuals = reference_traffic(champion[1], 300, seed=2)
+    answers = send(app, instances, per_request=1)
+    upload_labels(
+        pd.DataFrame({"request_id": [a["request_id"] for a in answers], "actual": actuals}),
+        storage.as_uri(),
+        MODEL,
+        "regression",
+    )
+    summary = monitor_model()
+    assert summary.verdict.status == "ok", summary.verdict
+    assert summary.drift_share < 0.15
+    assert summary.retrain == "not needed"
+    assert summary.labelled_rows == 300
+    assert 0 < summary.live_metrics["rmse"] < 60_000
+    assert Path(summary.quality_report_url.removeprefix("file://")).is_file()
+    figures = json.loads(Path(summary.figures_url.removeprefix("file://")).read_text())
+    assert figures["verdict"]["status"] == "ok"
+    run = MlflowClient(tracking_uri).search_runs(
+        [MlflowClient(tracking_uri).get_experiment_by_name(MODEL).experiment_id],
+        "tags.kind = 'monitoring'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
+    assert run.data.metrics["drift_share"] == pytest.approx(summary.drift_share)
+    assert run.data.metrics["live_rmse"] == pytest.approx(summary.live_metrics["rmse"])
+    assert run.data.tags["model_version"] == summary.model_version
+
+
+def _training_runs() -> list:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["train"])))
+    return [
+        run
+        for run in runs
+        if run.parameters.get("model_name") == MODEL and run.parameters.get("reason") == "drift"
+    ]
+
+
+def test_shifted_traffic_retrains_once_over_three_monitor_runs(
+    app: ModuleType, champion: tuple[Path, Path], storage: Path, tracking_uri: str
+) -> None:
+    instances, actuals = reference_traffic(champion[1], 300, seed=3)
+    answers = send(app, shifted(instances, _schema(champion), 1.6), per_request=2)
+    request_ids = [a["request_id"] for a in answers for _ in a["predictions"]]
+    rows = [row for a in answers for row in range(len(a["predictions"]))]
+    upload_labels(
+        pd.DataFrame({"request_id": request_ids, "row": rows, "actual": actuals}),
+        storage.as_uri(),
+        MODEL,
+        "regression",
+    )
+    before = len(_training_runs())
+
+    first, second, third = (monitor_model() for _ in range(3))
+    assert first.verdict.status == "drift"
+    assert first.drift_share > 0.3
+    assert first.drifted_features[0]["score"] >= first.drifted_features[-1]["score"]
+    assert first.retrain.startswith("retrained in this process")
+    for later in (second, third):
+        assert later.verdict.status == "drift"
+        assert later.retrain.startswith("not started: cooldown")
+    assert len(_training_runs()) == before + 1
+
+    client = MlflowClient(tracking_uri)
+    retrain = client.search_runs(
+        [client.get_experiment_by_name(MODEL).experiment_id],
+        "params.trigger = 'drift'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
+    assert retrain.data.params["production_rows"] == "300"
+    contexts = {inp.tags[0].value for inp in retrain.inputs.dataset_inputs}
+    assert contexts == {"training", "production"}
+    assert retrain.data.tags["promoted"] in {"true", "false"}
+    assert retrain.data.tags["promotion_reason"]

@@ -1,0 +1,191 @@
+"""Reading prediction logs the handler wrote: windows, bad objects, sampling, compaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+
+from monitoring.compaction import compact_closed_hours, compact_hour
+from monitoring.reader import LogReader, compacted_object, raw_partition
+from monitoring.window import Window
+from tests.support.handler import load_handler, logged_files
+from tests.support.traffic import instances_from_reference, send
+
+MODEL = "ames-test"
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "storage"
+
+
+@pytest.fixture
+def app(ames_bundle: Path, storage: Path) -> ModuleType:
+    return load_handler(ames_bundle, storage)
+
+
+@pytest.fixture
+def schema(ames_bundle: Path) -> dict:
+    return json.loads((ames_bundle / "schema.json").read_text())
+
+
+def _reader(storage: Path, schema: dict, row_cap: int = 50_000) -> LogReader:
+    return LogReader(storage.as_uri(), MODEL, schema, row_cap=row_cap)
+
+
+def _move_to_hour(storage: Path, hour: datetime) -> None:
+    """Replay every logged record as if it had been written during `hour`."""
+    for path in logged_files(storage):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for index, record in enumerate(records):
+            record["timestamp"] = (hour + timedelta(seconds=index)).isoformat().replace("+00:00", "Z")
+        target = Path(raw_partition(storage.as_uri(), MODEL, hour).removeprefix("file://")) / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(json.dumps(record) + "\n" for record in records))
+        path.unlink()
+
+
+def test_window_without_logs_reads_nothing(storage: Path, schema: dict) -> None:
+    logs = _reader(storage, schema).read(Window.last(24))
+    assert logs.frame.empty
+    assert (logs.stats.rows, logs.stats.objects, logs.stats.bad_lines) == (0, 0, 0)
+
+
+def test_handler_logs_come_back_typed(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    answers = send(app, instances_from_reference(ames_bundle, 60), per_request=3)
+    logs = _reader(storage, schema).read(Window.last(1))
+    assert logs.stats.objects == 20
+    assert len(logs.frame) == 60
+    assert set(logs.frame["request_id"]) == {answer["request_id"] for answer in answers}
+    assert logs.frame["gr_liv_area"].dtype == "float64"
+    assert logs.frame["neighborhood"].map(type).eq(str).all()
+    assert str(logs.frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    predictions = sorted(p for answer in answers for p in answer["predictions"])
+    assert sorted(logs.frame["prediction"]) == pytest.approx(predictions)
+
+
+def test_bad_lines_and_objects_are_counted_and_quarantined(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 20), per_request=2)
+    folder = logged_files(storage)[0].parent
+    good = [json.loads(line) for line in logged_files(storage)[0].read_text().splitlines()]
+    record = good[0]
+    lines = [
+        json.dumps({**record, "request_id": "mixed", "row": 0}),
+        "this is not json",
+        json.dumps(
+            {k: v for k, v in record.items() if k != "prediction"} | {"request_id": "mixed", "row": 2}
+        ),
+        json.dumps(
+            {
+                **record,
+                "request_id": "mixed",
+                "row": 3,
+                "features": {**record["features"], "gr_liv_area": "big"},
+            }
+        ),
+        json.dumps({**record, "request_id": "mixed", "row": 4}),
+    ]
+    (folder / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    truncated = (
+        json.dumps({**record, "request_id": "cut", "row": 0})
+        + "\n"
+        + json.dumps({**record, "request_id": "cut", "row": 1})
+    )
+    (folder / "cut.jsonl").write_text(truncated[: len(truncated) - 40])
+    (folder / "empty.jsonl").write_text("")
+    (folder / ".inflight.jsonl.1.partial").write_text("half a rec")
+
+    reader = _reader(storage, schema)
+    window = Window.last(1)
+    logs = reader.read(window)
+    assert logs.stats.objects == 13  # 10 good + mixed + cut + empty; the .partial file is not an object
+    assert (
+        len(logs.frame) == 20 + 2 + 1
+    )  # good rows, the two valid lines of "mixed", the intact line of "cut"
+    assert logs.stats.bad_lines == 5  # not json, missing key, wrong type, truncated, empty object
+    assert logs.stats.bad_objects == 2  # truncated and empty
+    url = reader.quarantine(logs.stats, window)
+    quarantined = [json.loads(line) for line in Path(url.removeprefix("file://")).read_text().splitlines()]
+    reasons = {item["reason"] for item in quarantined}
+    assert "not valid JSON" in reasons
+    assert "missing required keys: prediction" in reasons
+    assert "feature 'gr_liv_area' is not a finite number" in reasons
+    assert "truncated object" in reasons
+    assert "empty object" in reasons
+    assert any(item["text"] == "this is not json" for item in quarantined)
+
+
+def test_row_cap_sample_is_deterministic(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 120), per_request=4)
+    first = _reader(storage, schema, row_cap=100).read(Window.last(1))
+    second = _reader(storage, schema, row_cap=100).read(Window.last(1))
+    assert len(first.frame) == 100
+    assert first.stats.sampled
+    assert first.stats.rows_before_sampling == 120
+    pd.testing.assert_frame_equal(first.frame, second.frame)
+
+
+def test_partial_hours_are_filtered_to_the_window(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 10), per_request=1)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    _move_to_hour(storage, hour)  # each object's record lands at hour + 0 s
+    reader = _reader(storage, schema)
+    assert len(reader.read(Window(hour, hour + timedelta(hours=1))).frame) == 10
+    assert len(reader.read(Window(hour + timedelta(minutes=30), hour + timedelta(hours=2))).frame) == 0
+    assert len(reader.read(Window(hour - timedelta(hours=1), hour)).frame) == 0
+
+
+def test_closed_hours_are_compacted_and_reread_in_one_object(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 30), per_request=3)
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    _move_to_hour(storage, hour)
+    reader = _reader(storage, schema)
+    window = Window(hour, hour + timedelta(hours=1))
+    before = reader.read(window)
+
+    [done] = compact_closed_hours(reader, now)
+    assert (done.hour, done.rows, done.objects, done.deleted_originals) == (hour, 30, 10, False)
+    assert Path(compacted_object(storage.as_uri(), MODEL, hour).removeprefix("file://")).is_file()
+    assert len(reader.raw_objects(hour)) == 10  # originals kept by default
+    after = reader.read(window)
+    assert after.stats.compacted_hours == 1
+    assert after.stats.objects == 0  # no JSON object was read: the Parquet copy answered
+    pd.testing.assert_frame_equal(before.frame, after.frame)
+    assert compact_closed_hours(reader, now) == []  # idempotent
+
+
+def test_compaction_can_delete_verified_originals(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 8), per_request=2)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    _move_to_hour(storage, hour)
+    reader = _reader(storage, schema)
+    done = compact_hour(reader, hour, delete_originals=True)
+    assert done is not None
+    assert done.deleted_originals
+    assert reader.raw_objects(hour) == []
+    assert len(reader.read(Window(hour, hour + timedelta(hours=1))).frame) == 8
+
+
+def test_open_hours_are_not_compacted(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 4), per_request=2)
+    assert compact_closed_hours(_reader(storage, schema), datetime.now(UTC)) == []
