@@ -19,8 +19,8 @@ $(VENV)/.installed: uv.lock pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv from the lock file
 
-demo: setup ## Run the closed loop on the local target
-	$(RUN) -m flows.training
+demo: setup ## Run the closed loop on the local target (reads MLOPS_DATA_SOURCE)
+	$(RUN) -m flows.demo
 
 test: setup lint ## Lint, then run every test
 	$(RUN) -m pytest

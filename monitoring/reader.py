@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
@@ -35,6 +36,7 @@ from monitoring.window import Window
 from tasks.storage import filesystem, join_url, to_url, write_bytes
 
 CHUNK_OBJECTS = 256
+UTC_TIME = pa.timestamp("us", tz="UTC")
 QUARANTINE_SAMPLES = 100
 QUARANTINE_TEXT_CHARS = 2000
 
@@ -75,11 +77,19 @@ class ReadStats:
 
 @dataclass
 class PredictionLogs:
-    """The rows of a window as a frame (features flattened into columns) and the read stats."""
+    """The rows of a window as an Arrow table (features flattened into columns) and the read stats."""
 
-    frame: pd.DataFrame
+    table: pa.Table
     stats: ReadStats
     quarantine_url: str | None = None
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a pandas frame (converted once, on first use)."""
+        if self._frame is None:
+            self._frame = self.table.to_pandas()
+        return self._frame
 
 
 def raw_partition(root: str, model: str, hour: datetime) -> str:
@@ -262,11 +272,12 @@ class LogReader:
             kept = table if kept is None else pa.concat_tables([kept, table])
             if kept.num_rows > 2 * self.row_cap:
                 kept = self._cap(kept)
-        kept = self._cap(kept) if kept is not None else self._flatten(self.arrow_schema.empty_table())
+        if kept is None:
+            kept = _with_valid_times(self._flatten(self.arrow_schema.empty_table()), stats)
+        kept = self._cap(kept)
         stats.rows = kept.num_rows
-        frame = kept.to_pandas()
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-        return PredictionLogs(frame.sort_values(["timestamp", "request_id", "row"], ignore_index=True), stats)
+        order = [("timestamp", "ascending"), ("request_id", "ascending"), ("row", "ascending")]
+        return PredictionLogs(kept.sort_by(order), stats)
 
     def _cap(self, table: pa.Table) -> pa.Table:
         if table.num_rows <= self.row_cap:
@@ -316,32 +327,35 @@ def _stats_from_metadata(table: pa.Table) -> ReadStats:
     )
 
 
-def _timestamps(table: pa.Table) -> pd.Series:
-    text = pd.Series(table.column("timestamp").to_numpy(zero_copy_only=False), dtype=object)
-    return pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-
-
 def _with_valid_times(table: pa.Table, stats: ReadStats) -> pa.Table:
-    invalid = _timestamps(table).isna().to_numpy()
-    if not invalid.any():
+    """Turn the timestamp column into UTC times; rows whose time does not parse are set aside."""
+    column = table.column("timestamp")
+    if pa.types.is_timestamp(column.type):
         return table
-    rows = table.filter(pa.array(invalid)).select(["request_id", "row", "timestamp"]).to_pylist()
-    stats.add_bad(
-        [BadLine(row["request_id"], row["row"], "timestamp is not ISO 8601", json.dumps(row)) for row in rows]
-    )
-    return table.filter(pa.array(~invalid))
+    try:
+        times = pc.cast(column, UTC_TIME)
+    except pa.ArrowInvalid:  # some value is not ISO 8601: find which, row by row
+        text = pd.Series(column.to_pylist(), dtype=object)
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        invalid = parsed.isna().to_numpy()
+        rows = table.filter(pa.array(invalid)).select(["request_id", "row", "timestamp"]).to_pylist()
+        reason = "timestamp is not ISO 8601"
+        stats.add_bad([BadLine(row["request_id"], row["row"], reason, json.dumps(row)) for row in rows])
+        table = table.filter(pa.array(~invalid))
+        times = pa.array(parsed[~invalid], type=UTC_TIME)
+    return table.set_column(table.schema.get_field_index("timestamp"), "timestamp", times)
 
 
 def _within(table: pa.Table, window: Window) -> pa.Table:
-    stamps = _timestamps(table)
-    mask = ((stamps >= window.start) & (stamps < window.end)).to_numpy()
-    return table.filter(pa.array(mask))
+    times = table.column("timestamp")
+    start = pa.scalar(window.start, type=UTC_TIME)
+    end = pa.scalar(window.end, type=UTC_TIME)
+    return table.filter(pc.and_(pc.greater_equal(times, start), pc.less(times, end)))
 
 
 def _drop_smoke_tests(table: pa.Table) -> pa.Table:
-    ids = pd.Series(table.column("request_id").to_numpy(zero_copy_only=False), dtype=object)
-    mask = ~ids.str.startswith(SMOKE_PREFIX).to_numpy(dtype=bool)
-    return table if mask.all() else table.filter(pa.array(mask))
+    smoke = pc.starts_with(table.column("request_id"), SMOKE_PREFIX)
+    return table.filter(pc.invert(smoke)) if pc.any(smoke).as_py() else table
 
 
 __all__ = ["PREDICTION", "LogReader", "PredictionLogs", "ReadStats"]

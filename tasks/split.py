@@ -1,15 +1,21 @@
-"""Hold out part of the data for evaluation: at random or, with a time column, the latest rows."""
+"""Hold out part of the data for evaluation: by a seeded row hash or, with a time column, the latest rows.
+
+The random split hashes each row's content, so a row lands on the same side in every run.
+Retraining on grown data (the source plus labelled production rows) therefore never scores
+the champion on rows it was trained on: the gate compares like with like.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from tasks.data import DataValidationError, PreparedData
 
 MIN_HOLDOUT_ROWS = 10
+HASH_BUCKETS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -35,21 +41,30 @@ def _time_order(data: PreparedData, time_column: str) -> pd.Series:
     return parsed
 
 
+def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Rows whose seeded content hash falls in the holdout share (stable across runs)."""
+    hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=f"{seed:016d}"[-16:]).to_numpy()
+    return (hashes % HASH_BUCKETS) < round(fraction * HASH_BUCKETS)
+
+
 def split_data(data: PreparedData, time_column: str | None, holdout_fraction: float, seed: int) -> Split:
-    """Split rows into train and holdout, stratified by class for classification."""
+    """Split rows into train and holdout: the latest rows by time, else by row hash."""
     frame = data.frame
-    holdout_rows = round(len(frame) * holdout_fraction)
-    if holdout_rows < MIN_HOLDOUT_ROWS or len(frame) - holdout_rows < MIN_HOLDOUT_ROWS:
-        msg = f"{len(frame)} rows are too few for a {holdout_fraction:.0%} holdout"
-        raise DataValidationError(msg)
     if time_column is not None:
+        holdout_rows = round(len(frame) * holdout_fraction)
         order = _time_order(data, time_column).sort_values(kind="stable").index
         ordered = frame.loc[order].reset_index(drop=True)
-        split = Split(ordered.iloc[:-holdout_rows], ordered.iloc[-holdout_rows:], f"time:{time_column}")
+        split = Split(
+            ordered.iloc[: len(frame) - holdout_rows],
+            ordered.iloc[len(frame) - holdout_rows :],
+            f"time:{time_column}",
+        )
     else:
-        stratify = frame[data.target] if data.task == "classification" else None
-        train, holdout = train_test_split(frame, test_size=holdout_rows, random_state=seed, stratify=stratify)
-        split = Split(train.reset_index(drop=True), holdout.reset_index(drop=True), "random")
+        held = holdout_mask(frame, holdout_fraction, seed)
+        split = Split(frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True), f"hash:{seed}")
+    if len(split.holdout) < MIN_HOLDOUT_ROWS or len(split.train) < MIN_HOLDOUT_ROWS:
+        msg = f"{len(frame)} rows are too few for a {holdout_fraction:.0%} holdout"
+        raise DataValidationError(msg)
     if data.task == "classification":
         for part, rows in (("training", split.train), ("holdout", split.holdout)):
             if rows[data.target].nunique() < 2:  # noqa: PLR2004 - binary classification

@@ -139,12 +139,12 @@ def validate_instances(instances: list[Any], rules: list[FeatureRule]) -> Valida
             raise RequestError(msg, field=str(extra[0]), index=index)
         row: dict[str, Any] = {}
         unseen: list[str] = []
+        missing = None
         for rule in rules:
             value = instance.get(rule.name)
             if value is None:
-                if not rule.nullable:
-                    msg = f"instance {index}: field {rule.name!r} is required"
-                    raise RequestError(msg, field=rule.name, index=index)
+                # reported after the type checks: a wrong value is the more useful message
+                missing = missing or (None if rule.nullable else rule.name)
                 columns[rule.name].append(math.nan if rule.is_number else MISSING_CATEGORY)
                 row[rule.name] = None
                 continue
@@ -156,6 +156,9 @@ def validate_instances(instances: list[Any], rules: list[FeatureRule]) -> Valida
                     unseen.append(rule.name)
             columns[rule.name].append(value)
             row[rule.name] = value
+        if missing is not None:
+            msg = f"instance {index}: field {missing!r} is required"
+            raise RequestError(msg, field=missing, index=index)
         cleaned.append(row)
         unknown_categories.append(unseen)
     feeds = {

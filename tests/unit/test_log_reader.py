@@ -66,7 +66,8 @@ def test_handler_logs_come_back_typed(
     assert set(logs.frame["request_id"]) == {answer["request_id"] for answer in answers}
     assert logs.frame["gr_liv_area"].dtype == "float64"
     assert logs.frame["neighborhood"].map(type).eq(str).all()
-    assert str(logs.frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert isinstance(logs.frame["timestamp"].dtype, pd.DatetimeTZDtype)
+    assert str(logs.frame["timestamp"].dtype.tz) == "UTC"
     predictions = sorted(p for answer in answers for p in answer["predictions"])
     assert sorted(logs.frame["prediction"]) == pytest.approx(predictions)
 

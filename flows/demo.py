@@ -1,0 +1,269 @@
+"""The whole loop on the local target, narrated: `make demo` (or `python -m flows.demo`).
+
+1. Train an initial champion on the Ames sales up to 2007 and deploy it.
+2. Serve it on 127.0.0.1 and replay the 2008-2010 sales through the HTTP endpoint
+   (with a synthetic shift of the size features unless `--shift 1`).
+3. Deliver the true sale prices as labels, run the monitor, and let its drift verdict
+   retrain on the source data plus the labelled traffic; a better model is deployed and
+   `live` moves while the server keeps answering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+NOT_SHIFTED = ("year", "yr_", "mo_sold", "garage_yr_blt")
+
+
+def say(step: str, text: str = "") -> None:
+    """A step heading, or an indented line of narration under the current step."""
+    print(f"    {text}" if text else f"\n==> {step}", flush=True)
+
+
+def _quiet() -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("mlflow", "alembic", "prefect"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def shifted(instance: dict[str, Any], numeric: set[str], factor: float) -> dict[str, Any]:
+    """Scale the size-like numeric features (not years or months) by `factor`."""
+    return {
+        key: value * factor
+        if key in numeric and not key.startswith(NOT_SHIFTED) and key != "mo_sold"
+        else value
+        for key, value in instance.items()
+    }
+
+
+def post(connection: http.client.HTTPConnection, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    """POST JSON over a kept-alive connection."""
+    connection.request("POST", path, json.dumps(body), {"content-type": "application/json"})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, dict[str, Any]]:
+    """GET JSON over a kept-alive connection."""
+    connection.request("GET", path)
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated script, step by step
+    """Run the demo."""
+    parser = argparse.ArgumentParser(description="Run the closed loop on the local target.")
+    parser.add_argument(
+        "--shift", type=float, default=1.3, help="scale size features of the replayed sales (1 = none)"
+    )
+    args = parser.parse_args(argv)
+    _quiet()
+    import pandas as pd
+
+    from deployments.local_target import LocalDeployer
+    from flows.monitoring import monitor_model
+    from flows.training import train_model
+    from monitoring.labels import upload_labels
+    from tasks.batch import to_instances
+    from tasks.data import normalise_columns, read_table
+    from tasks.dataset import AMES_SPEC
+    from tasks.registry import CHAMPION_ALIAS, mlflow_client
+    from tasks.settings import PROJECT_ROOT, load_settings
+
+    started = time.perf_counter()
+    os.environ.setdefault("MLOPS_RETRAIN_COOLDOWN_HOURS", "0")  # the demo retrains right away each run
+    os.environ["MLOPS_RETRAIN_MODE"] = "inline"  # no Prefect server needed: the monitor runs the retrain
+    os.environ.setdefault("MLOPS_MONITOR_WINDOW_HOURS", "1")
+    settings = load_settings()
+    model = settings.model_name
+    demo_dir = settings.home / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+
+    say(f"Reading the Ames sales from {settings.data_source}")
+    sales = normalise_columns(read_table(settings.data_source, AMES_SPEC.missing_values))
+    years = pd.to_numeric(sales["yr_sold"])
+    history, later = sales[years <= 2007], sales[years >= 2008]  # noqa: PLR2004
+    history_csv = demo_dir / "ames-sales-2006-2007.csv"
+    history.to_csv(history_csv, index=False)
+    say(
+        "",
+        f"{len(history)} sales from 2006-2007 to train on, {len(later)} from 2008-2010 to replay as traffic",
+    )
+
+    say("1. Training the first champion on 2006-2007 (parallel candidates, MLflow, champion gate)")
+    os.environ["MLOPS_DATA_SOURCE"] = str(history_csv)
+    first = train_model()
+    verdict = (
+        f"promoted to champion as v{first.model_version}"
+        if first.promoted
+        else f"not promoted: {first.reason}"
+    )
+    say(
+        "",
+        f"best candidate {first.family}: holdout RMSE ${first.metrics['rmse']:,.0f}, RMSLE {first.metrics['rmsle']:.3f}; {verdict}",
+    )
+    deployer = LocalDeployer(settings.home, model, settings.storage)
+    say(
+        "",
+        f"local function version {deployer.live_version()} is live (the champion's ONNX bundle, smoke-tested)",
+    )
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    say(f"2. Serving the live version at {url} (API Gateway payload 2.0 events to the local Lambda runner)")
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", model],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=(demo_dir / "serve.log").open("w"),
+    )
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(200):
+            try:
+                status, health = get(connection, "/health")
+                if status == 200:  # noqa: PLR2004
+                    break
+            except OSError:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            time.sleep(0.1)
+        else:
+            msg = f"the server did not come up; see {demo_dir / 'serve.log'}"
+            raise RuntimeError(msg)
+        _, schema = get(connection, "/schema")
+        say(
+            "",
+            f"GET /health -> {health['model_name']} v{health['model_version']}; GET /schema -> {len(schema['features'])} inputs",
+        )
+
+        numeric = {f["name"] for f in schema["features"] if f["type"] == "number"}
+        instances = to_instances(later, schema)
+        if args.shift != 1:
+            instances = [shifted(instance, numeric, args.shift) for instance in instances]
+        say(
+            f"3. Replaying {len(instances)} sales from 2008-2010 as live traffic"
+            + (f" (size features x{args.shift}: a synthetic shift)" if args.shift != 1 else "")
+        )
+        request_ids, actuals, refused = [], [], []
+        for instance, price in zip(instances, later["sale_price"], strict=True):
+            status, answer = post(connection, "/predict", instance)
+            if status == 200:  # noqa: PLR2004
+                request_ids.append(answer["request_id"])
+                actuals.append(float(price))
+            else:
+                refused.append(answer["error"])
+        say("", f"{len(request_ids)} answered and logged to {settings.storage}/predictions/{model}/")
+        if refused:
+            say("", f"{len(refused)} refused with 400 (e.g. {refused[0]!r}); refused requests are not logged")
+
+        say("4. Delivering the true sale prices as labels")
+        labels = pd.DataFrame({"request_id": request_ids, "row": 0, "actual": actuals})
+        say(
+            "",
+            f"uploaded {len(labels)} labels to {upload_labels(labels, settings.storage, model, 'regression')}",
+        )
+
+        say("5. Monitoring the last hour: Evidently drift report, verdict, and a retrain on drift")
+        summary = monitor_model()
+        share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.0%}"
+        say("", f"verdict: {summary.verdict.status} ({'; '.join(summary.verdict.reasons)})")
+        say(
+            "",
+            f"drifted-feature share {share}; top: {', '.join(f['column'] for f in summary.drifted_features[:5]) or 'none'}",
+        )
+        if summary.live_metrics:
+            say(
+                "",
+                f"live RMSE on labelled traffic ${summary.live_metrics['rmse']:,.0f} (holdout was ${first.metrics['rmse']:,.0f})",
+            )
+        say("", f"report: {summary.report_url}")
+        say("", f"retrain: {summary.retrain}")
+
+        champion = str(
+            mlflow_client(settings.tracking_uri).get_model_version_by_alias(model, CHAMPION_ALIAS).version
+        )
+        deadline = time.monotonic() + 30
+        while get(connection, "/health")[1]["model_version"] != champion and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status, answer = post(connection, "/predict", instances[0])
+        say("6. The server follows `live` without a restart")
+        say("", f"POST /predict -> {status}, answered by model v{answer.get('model_version')}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    _summary(settings, model, deployer, summary, url, time.perf_counter() - started)
+
+
+def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, seconds: float) -> None:
+    from tasks.registry import mlflow_client
+
+    client = mlflow_client(settings.tracking_uri)
+    champion = str(client.get_model_version_by_alias(model, "champion").version)
+    live = deployer.live_version()
+    live_model = str(deployer.version_info(live)["model_version"]) if live else None
+    say(f"Summary ({seconds:.0f} s)")
+    say("", "registered versions (each on its own run's holdout; the gate scores both on the same one):")
+    for version in sorted(client.search_model_versions(f"name = '{model}'"), key=lambda v: int(v.version)):
+        run = client.get_run(version.run_id).data
+        marks = [
+            name
+            for name, on in (
+                ("champion", str(version.version) == champion),
+                ("live", str(version.version) == live_model),
+            )
+            if on
+        ]
+        gate = run.tags.get("promotion_reason", "")
+        say(
+            "",
+            f"  v{version.version}: RMSE ${run.metrics['rmse']:,.0f}, RMSLE {run.metrics['rmsle']:.3f} {' '.join(marks)}",
+        )
+        say("", f"       gate: {gate}")
+    if monitor.live_metrics:
+        say(
+            "",
+            f"live metrics of v{monitor.model_version} on labelled traffic: RMSE ${monitor.live_metrics['rmse']:,.0f}",
+        )
+    say("", f"local `live` alias -> function version {live} (model v{live_model})")
+    say("", f"drift report: {monitor.report_url}")
+    say("", f"prediction logs: {settings.storage}/predictions/{model}/")
+    say(
+        "",
+        f"endpoint (stopped now; start it again): python -m deployments.serve --port 8080 -> http://127.0.0.1:8080 (this run used {url})",
+    )
+    say(
+        "",
+        f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} -> http://127.0.0.1:5000",
+    )
+    say(
+        "",
+        "Prefect UI: .venv/bin/prefect server start -> http://127.0.0.1:4200 (flow runs of this demo are there)",
+    )
+
+
+if __name__ == "__main__":
+    main()
