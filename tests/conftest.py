@@ -100,25 +100,9 @@ def ames_bundle(ames_csv: Path, session_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def local_layers(session_home: Path) -> list[Path]:
     """The local function layer (numpy, onnxruntime) and the runtime layer (boto3), for this Python."""
-    from deployments.artifact import (
-        LAYER_PACKAGES,
-        RUNTIME_PACKAGES,
-        build_layer,
-        host_python_version,
-        pinned_requirements,
-    )
+    from deployments.local_target import local_layers as build_local_layers
 
-    return [
-        build_layer(
-            session_home / "layers",
-            pinned_requirements(packages),
-            platform=None,
-            python_version=host_python_version(),
-            zipped=False,
-            with_deps=with_deps,
-        ).directory
-        for packages, with_deps in ((LAYER_PACKAGES, False), (RUNTIME_PACKAGES, True))
-    ]
+    return build_local_layers(session_home / "layers")
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
 from flows.monitoring import monitor_model
-from flows.training import train_model
 from monitoring.labels import upload_labels
-from tasks.deploy import fetch_bundle
 from tests.support.handler import load_handler, logged_files
 from tests.support.traffic import reference_traffic, send, shifted
+from tests.support.training import train_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 MODEL = "ames-monitor"
@@ -29,12 +28,7 @@ def champion(
 ) -> tuple[Path, Path]:
     """A registered Ames champion (ridge: quick) and its bundle."""
     home = tmp_path_factory.mktemp("monitor-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_HOME", str(home))
-        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-        patch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
-        assert train_model(str(ames_csv), model_name=MODEL, families=["ridge"]).promoted
-    bundle, _ = fetch_bundle(tracking_uri, MODEL, None, home / "bundle")
+    _, bundle = train_champion(home, tracking_uri, ames_csv, MODEL, families=["ridge"])
     return home, bundle
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
-from flows.training import TrainingSummary, train_model
+from flows.training import TrainingSummary
 from tasks.onnx_export import create_session, onnx_scores
+from tests.support.training import train_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 
@@ -20,14 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 def ames_champion(
     ames_csv: Path, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[TrainingSummary, Path]:
-    home = tmp_path_factory.mktemp("ames")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_HOME", str(home))
-        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-        patch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
-        summary = train_model(str(ames_csv), model_name="ames-model-test")
-    bundle = MlflowClient(tracking_uri).download_artifacts(summary.run_id, "bundle", str(home))
-    return summary, Path(bundle)
+    return train_champion(tmp_path_factory.mktemp("ames"), tracking_uri, ames_csv, "ames-model-test")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,24 @@
+"""Train a registered champion for tests that need one, in a home folder of their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.training import TrainingSummary, train_model
+from tasks.deploy import fetch_bundle
+
+
+def train_champion(
+    home: Path, tracking_uri: str, csv: Path, model_name: str, families: list[str] | None = None
+) -> tuple[TrainingSummary, Path]:
+    """Run the training flow (no deploy) and return its summary and the champion's bundle."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        patch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
+        summary = train_model(str(csv), model_name=model_name, families=families)
+    assert summary.promoted, summary.reason
+    bundle, _ = fetch_bundle(tracking_uri, model_name, None, home / "bundle")
+    return summary, bundle
