@@ -43,7 +43,7 @@ from deployments.aws_target import (
     execution_policy,
     recorded_artifact,
 )
-from deployments.local_runner import http_event
+from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from tasks.dataset import AMES_SPEC
 from tests.support.bundles import make_bundle
 from tests.support.moto_server import FAKE_CREDENTIALS, moto_server
@@ -523,3 +523,41 @@ def test_canary_deploy_sets_weights_then_moves_fully(
     assert "canary 2@0.25" in result.changes
     alias = _alias(clients, config)
     assert (alias["FunctionVersion"], _weights(alias)) == ("2", {})
+
+
+def test_firehose_sink_delivers_the_same_records(
+    clients: Clients,
+    ames_bundle: Path,
+    local_layers: list[Path],
+    child_environment: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """With FIREHOSE_STREAM set, the built function sends its records to Firehose, newline-ended."""
+    firehose = boto3.client("firehose", region_name=REGION)
+    clients.s3.create_bucket(Bucket="firehose-logs")
+    firehose.create_delivery_stream(
+        DeliveryStreamName="ames-predictions",
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": f"arn:aws:iam::{clients.account_id}:role/firehose-delivery",
+            "BucketARN": "arn:aws:s3:::firehose-logs",
+            "Prefix": "predictions/",
+        },
+    )
+    code = unpack_artifact(build_function_zip(ames_bundle, tmp_path / "function.zip").path, tmp_path / "code")
+    environment = {**child_environment, "AWS_DEFAULT_REGION": REGION, "FIREHOSE_STREAM": "ames-predictions"}
+    example = json.loads((ames_bundle / "schema.json").read_text())["example"]
+    with LocalFunction(code, local_layers, environment) as function:
+        body = json.dumps({"instances": [example, {**example, "neighborhood": "Atlantis"}]})
+        response = function.invoke(http_event("POST", "/predict", body, request_id="firehose-1"))
+        assert response["statusCode"] == 200, response["body"]
+        refused = function.invoke(http_event("POST", "/predict", json.dumps({"instances": []})))
+        assert refused["statusCode"] == 400
+    listed = clients.s3.list_objects_v2(Bucket="firehose-logs", Prefix="predictions/")["Contents"]
+    payload = b"".join(
+        clients.s3.get_object(Bucket="firehose-logs", Key=item["Key"])["Body"].read() for item in listed
+    )
+    records = [json.loads(line) for line in payload.decode().splitlines()]
+    assert [(r["request_id"], r["row"]) for r in records] == [("firehose-1", 0), ("firehose-1", 1)]
+    assert records[1]["unknown_categories"] == ["neighborhood"]
+    assert payload.endswith(b"\n")
