@@ -11,6 +11,7 @@ window always gives the same sample, whatever order the objects arrive in.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,9 +34,10 @@ from monitoring.records import (
     record_schema,
 )
 from monitoring.window import Window
-from tasks.storage import filesystem, join_url, to_url, write_bytes
+from tasks.storage import filesystem, join_url, s3_client, to_url, write_bytes
 
 CHUNK_OBJECTS = 256
+S3_FETCH_THREADS = 16
 UTC_TIME = pa.timestamp("us", tz="UTC")
 QUARANTINE_SAMPLES = 100
 QUARANTINE_TEXT_CHARS = 2000
@@ -115,6 +117,7 @@ class LogReader:
         self.types = feature_types(schema)
         self.arrow_schema = record_schema(schema)
         self.fs, _ = filesystem(self.root)
+        self._s3 = s3_client() if self.root.startswith("s3://") else None
         self.positive_class = schema["classes"][1] if schema["task"] == "classification" else None
 
     # listing -----------------------------------------------------------------------------
@@ -233,11 +236,25 @@ class LogReader:
     # reading ------------------------------------------------------------------------------
 
     def fetch(self, keys: list[str]) -> dict[str, bytes | Exception]:
-        """Fetch objects concurrently (one batched `cat`); failures come back as exceptions."""
+        """Fetch objects; failures come back as exceptions, one per object.
+
+        On S3, boto3 GETs from a bounded thread pool: with one request per small object,
+        the requests are the cost, and they overlap. Locally one batched `cat` is enough.
+        """
         if not keys:
             return {}
-        fetched = self.fs.cat(keys, on_error="return")
-        return {key: fetched.get(key, FileNotFoundError(key)) for key in keys}
+        if self._s3 is None:
+            fetched = self.fs.cat(keys, on_error="return")
+            return {key: fetched.get(key, FileNotFoundError(key)) for key in keys}
+        with ThreadPoolExecutor(S3_FETCH_THREADS) as pool:
+            return dict(pool.map(self._get_object, keys))
+
+    def _get_object(self, path: str) -> tuple[str, bytes | Exception]:
+        bucket, key = path.split("/", 1)
+        try:
+            return path, self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as error:  # noqa: BLE001 - any failure sets this one object aside
+            return path, error
 
     def read_keys(self, keys: list[str]) -> tuple[pa.Table, ReadStats]:
         """Fetch and parse a list of objects, chunk by chunk."""

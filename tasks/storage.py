@@ -30,6 +30,16 @@ def storage_options(url: str) -> dict[str, Any]:
     return options
 
 
+def s3_client() -> Any:
+    """A thread-safe boto3 S3 client with retries, honouring the standard endpoint variables."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
+
+
 def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem for a URL and the path inside it."""
     return fsspec.core.url_to_fs(url, **storage_options(url))

@@ -119,3 +119,17 @@ def cancer_bundle(breast_cancer_csv: Path, session_home: Path) -> Path:
         session_home / "cancer-bundle",
         model_name="cancer-test",
     )
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `moto_server` process on 127.0.0.1 for one test module, with the AWS variables pointing at it."""
+    from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files, moto_server
+
+    root = tmp_path_factory.mktemp("moto")
+    with moto_server(root / "moto_server.log") as url, pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_PROFILE"):
+            patch.delenv(name, raising=False)
+        for name, value in {"AWS_ENDPOINT_URL": url, **FAKE_CREDENTIALS, **isolated_aws_files(root)}.items():
+            patch.setenv(name, value)
+        yield url

@@ -46,7 +46,7 @@ from deployments.aws_target import (
 from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from tasks.dataset import AMES_SPEC
 from tests.support.bundles import make_bundle
-from tests.support.moto_server import FAKE_CREDENTIALS, moto_server
+from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files
 
 pytestmark = pytest.mark.integration
 
@@ -88,27 +88,11 @@ class Deployed:
     artifacts: Artifacts
 
 
-def _isolated_aws_files(root: Path) -> dict[str, str]:
-    # No profile, config or credentials file of this machine can leak into the tests.
-    return {"AWS_CONFIG_FILE": str(root / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "credentials")}
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("moto")
-    with moto_server(root / "moto_server.log") as url, pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_PROFILE"):
-            patch.delenv(name, raising=False)
-        for name, value in {"AWS_ENDPOINT_URL": url, **FAKE_CREDENTIALS, **_isolated_aws_files(root)}.items():
-            patch.setenv(name, value)
-        yield url
-
-
 @pytest.fixture(scope="module")
 def child_environment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What the function process needs to reach moto, as the role's credentials would on AWS."""
     root = tmp_path_factory.mktemp("child-aws")
-    return {"AWS_ENDPOINT_URL": moto_endpoint, **FAKE_CREDENTIALS, **_isolated_aws_files(root)}
+    return {"AWS_ENDPOINT_URL": moto_endpoint, **FAKE_CREDENTIALS, **isolated_aws_files(root)}
 
 
 @pytest.fixture(scope="module")

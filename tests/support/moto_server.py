@@ -48,3 +48,11 @@ def moto_server(log_file: Path, startup_seconds: float = 30.0) -> Iterator[str]:
         yield url
     finally:
         stop(process)
+
+
+def isolated_aws_files(root: Path) -> dict[str, str]:
+    """Point the AWS config and credentials files at an empty folder.
+
+    No profile, config or credentials file of this machine can leak into the tests.
+    """
+    return {"AWS_CONFIG_FILE": str(root / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "credentials")}

@@ -1,0 +1,64 @@
+"""Prediction logs on S3 (a moto server on 127.0.0.1): the handler writes, the monitor's reader reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+
+from monitoring.compaction import compact_hour
+from monitoring.reader import LogReader
+from monitoring.window import Window
+from tests.support.handler import load_handler
+from tests.support.traffic import instances_from_reference, send
+
+pytestmark = pytest.mark.integration
+BUCKET = "loopml-logs"
+MODEL = "ames-test"
+
+
+@pytest.fixture(scope="module")
+def s3(moto_endpoint: str):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def test_logs_written_to_s3_are_read_back_and_compacted(s3, ames_bundle: Path, tmp_path: Path) -> None:
+    schema = json.loads((ames_bundle / "schema.json").read_text())
+    app = load_handler(ames_bundle, tmp_path, STORAGE_URL=f"s3://{BUCKET}/prod")
+    answers = send(app, instances_from_reference(ames_bundle, 40), per_request=2)
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="prod/predictions/")["Contents"]]
+    assert len(keys) == 20
+    assert all(key.startswith(f"prod/predictions/{MODEL}/dt=") and key.endswith(".jsonl") for key in keys)
+    s3.put_object(
+        Bucket=BUCKET, Key=keys[0].rsplit("/", 1)[0] + "/broken.jsonl", Body=b'{"request_id": "x", "ro'
+    )
+
+    reader = LogReader(f"s3://{BUCKET}/prod", MODEL, schema)
+    window = Window.last(1)
+    logs = reader.read(window)
+    assert len(logs.frame) == 40
+    assert set(logs.frame["request_id"]) == {answer["request_id"] for answer in answers}
+    assert (logs.stats.objects, logs.stats.bad_lines, logs.stats.bad_objects) == (21, 1, 1)
+    quarantine = reader.quarantine(logs.stats, window)
+    assert quarantine.startswith(f"s3://{BUCKET}/prod/quarantine/{MODEL}/")
+    assert (
+        b"truncated object"
+        in s3.get_object(Bucket=BUCKET, Key=quarantine.removeprefix(f"s3://{BUCKET}/"))["Body"].read()
+    )
+
+    hour = logs.frame["timestamp"].min().to_pydatetime().replace(minute=0, second=0, microsecond=0)
+    hour_window = Window(hour, hour + timedelta(hours=1))
+    before = reader.read(hour_window)
+    done = compact_hour(reader, hour)
+    assert done is not None
+    assert done.url.startswith(f"s3://{BUCKET}/prod/predictions-compacted/{MODEL}/")
+    after = reader.read(hour_window)
+    assert after.stats.compacted_hours == 1
+    assert after.stats.objects == 0
+    pd.testing.assert_frame_equal(after.frame, before.frame)
