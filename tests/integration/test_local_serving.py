@@ -10,11 +10,13 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from deployments.artifact import write_deterministic_zip
 from deployments.local_target import LocalDeployer
 from deployments.smoke import SmokeTestError
+from flows.batch_predict import batch_predict
 from flows.deploy import deploy_model
 from flows.training import train_model
 from tests.conftest import PROJECT_ROOT
@@ -108,3 +110,23 @@ def test_train_deploy_serve_and_redeploy_under_traffic(
     assert deployer.live_version() == "2"
     assert http_json("GET", f"{url}/health")[1]["model_version"] == "2"
     assert process.poll() is None
+
+    # Batch scoring goes through the live function: validated and logged like API traffic.
+    sample = pd.read_csv(
+        ames_csv, encoding="utf-8-sig", keep_default_na=False, na_values=[""], dtype=str
+    ).head(30)
+    sample.loc[3, "Gr Liv Area"] = "huge"
+    source = mlops_env / "batch.csv"
+    sample.to_csv(source, index=False)
+    logged_before = sum(len(p.read_text().splitlines()) for p in storage.rglob("*.jsonl"))
+    result = batch_predict(str(source), MODEL)
+    assert result.rows == 30
+    assert result.scored + result.rejected == 30
+    assert result.scored >= 25
+    scored = pd.read_parquet(result.output_url.removeprefix("file://"))
+    assert len(scored) == result.scored
+    assert scored["prediction"].between(10_000, 1_000_000).all()
+    rejected = pd.read_parquet(result.rejected_url.removeprefix("file://"))
+    assert "field 'gr_liv_area' must be a number" in " ".join(rejected["rejection"])
+    logged_after = sum(len(p.read_text().splitlines()) for p in storage.rglob("*.jsonl"))
+    assert logged_after - logged_before == result.scored
