@@ -198,10 +198,12 @@ def main() -> None:
     # uncompacted copy of the window, so the flow reads 2,000 JSON objects, not two Parquet files
     for path in (storage / "predictions-compacted").rglob("*.parquet"):
         path.unlink()
+    # VmHWM is the child's own high-water mark; ru_maxrss would carry this (large) parent's over the fork.
     script = (
-        "import resource, time; from flows.monitoring import monitor_model; t = time.perf_counter(); "
-        "s = monitor_model(); print(f'{time.perf_counter() - t:.2f}', s.rows, s.verdict.status, "
-        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+        "import re, time; from pathlib import Path; from flows.monitoring import monitor_model; "
+        "t = time.perf_counter(); s = monitor_model(); "
+        "peak = int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1)) // 1024; "
+        "print(f'{time.perf_counter() - t:.2f}', s.rows, s.verdict.status, peak)"
     )
     flow_seconds, completed = timed(
         lambda: subprocess.run(

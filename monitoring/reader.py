@@ -24,7 +24,6 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from monitoring.records import (
-    PREDICTION,
     PROBABILITY,
     REQUIRED_KEYS,
     SMOKE_PREFIX,
@@ -216,21 +215,16 @@ class LogReader:
         return self._flatten(table), stats
 
     def _flatten(self, table: pa.Table) -> pa.Table:
-        columns = {
-            name: table.column(name)
-            for name in table.column_names
-            if name not in ("features", "probabilities")
-        }
-        features = table.column("features").combine_chunks() if table.num_rows else None
-        for index, name in enumerate(self.types):
-            columns[name] = features.field(index) if features is not None else pa.array([], self.types[name])
-        if self.positive_class is not None:
-            probabilities = table.column("probabilities").combine_chunks() if table.num_rows else None
-            columns[PROBABILITY] = (
-                probabilities.field(self.positive_class)
-                if probabilities is not None
-                else pa.array([], pa.float64())
-            )
+        """Feature fields become top-level columns (chunk by chunk, no copy)."""
+        flat = table.flatten()
+        columns = {}
+        for name, column in zip(flat.column_names, flat.columns, strict=True):
+            if name.startswith("features."):
+                columns[name.removeprefix("features.")] = column
+            elif name == f"probabilities.{self.positive_class}":
+                columns[PROBABILITY] = column
+            elif not name.startswith("probabilities."):
+                columns[name] = column
         return pa.table(columns)
 
     # reading ------------------------------------------------------------------------------
@@ -372,6 +366,3 @@ def _within(table: pa.Table, window: Window) -> pa.Table:
 def _drop_smoke_tests(table: pa.Table) -> pa.Table:
     smoke = pc.starts_with(table.column("request_id"), SMOKE_PREFIX)
     return table.filter(pc.invert(smoke)) if pc.any(smoke).as_py() else table
-
-
-__all__ = ["PREDICTION", "LogReader", "PredictionLogs", "ReadStats"]
