@@ -132,10 +132,11 @@ class LocalDeployer:
         )
 
     def _publish(self, artifact: Artifact, model_version: str) -> tuple[str, bool]:
-        for info in self.versions():
+        published = self.versions()
+        for info in published:
             if info["sha256"] == artifact.sha256:
                 return str(info["version"]), False
-        number = str(max((int(info["version"]) for info in self.versions()), default=0) + 1)
+        number = str(max((int(info["version"]) for info in published), default=0) + 1)
         folder = self.versions_dir / number
         staging = self.versions_dir / f".{number}.partial"
         shutil.rmtree(staging, ignore_errors=True)
