@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Self
@@ -137,23 +138,31 @@ class LocalFunction:
 
 
 def http_event(
-    method: str, path: str, body: str | None = None, request_id: str | None = None
+    method: str,
+    path: str,
+    body: str | None = None,
+    request_id: str | None = None,
+    *,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    source_ip: str = "127.0.0.1",
+    base64_body: bool = False,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event."""
-    import uuid
-
-    request_id = request_id or uuid.uuid4().hex
+    """An API Gateway HTTP API payload 2.0 event (header names lower-cased, as the gateway does)."""
+    headers = headers or {"content-type": "application/json"}
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
+        "rawQueryString": query,
+        "headers": {
+            key.lower(): value for key, value in (headers or {"content-type": "application/json"}).items()
+        },
         "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": request_id,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip},
+            "requestId": request_id or uuid.uuid4().hex,
             "timeEpoch": int(time.time() * 1000),
         },
         "body": body,
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_body,
     }

@@ -13,11 +13,10 @@ import base64
 import json
 import logging
 import threading
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from deployments.local_runner import FunctionError, LocalFunction
+from deployments.local_runner import FunctionError, LocalFunction, http_event
 from deployments.local_target import LocalDeployer
 from tasks.settings import load_settings
 
@@ -96,19 +95,15 @@ def to_event(method: str, path: str, headers: dict[str, str], body: bytes, clien
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode(), True
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": {key.lower(): value for key, value in headers.items()},
-        "requestContext": {
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": client_ip},
-            "requestId": uuid.uuid4().hex,
-        },
-        "body": text if body else None,
-        "isBase64Encoded": encoded,
-    }
+    return http_event(
+        method,
+        raw_path,
+        text if body else None,
+        query=query,
+        headers=headers,
+        source_ip=client_ip,
+        base64_body=encoded,
+    )
 
 
 def make_handler(live: LiveFunction) -> type[BaseHTTPRequestHandler]:
