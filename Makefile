@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format train benchmarks clean
+.PHONY: help setup demo test lint format train reports clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ format: setup ## Apply ruff fixes and formatting
 
 train: setup ## Run the training flow once with the current settings
 	$(RUN) -m flows.training
+
+reports: setup ## Serve the local drift reports on 127.0.0.1:8765 (MLOPS_REPORTS_URL)
+	$(RUN) -m monitoring.report_server
 
 clean: ## Remove local state (.mlops) and the virtual environment
 	rm -rf .mlops $(VENV)

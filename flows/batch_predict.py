@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from prefect import flow
 
 from tasks.batch import BatchResult, score_source
+from tasks.errors import quiet_permanent_errors, run_command
 from tasks.monitoring import load_reference
 from tasks.settings import load_settings
 
@@ -20,6 +21,7 @@ def batch_predict(source: str, model_name: str | None = None) -> BatchResult:
     written to `<storage>/batch/<model>/<run>.parquet`; rows that fail the input schema go to
     `<run>-rejected.parquet` with the reason.
     """
+    quiet_permanent_errors()
     settings = load_settings()
     name = model_name or settings.model_name
     context = load_reference(settings, name)
@@ -30,4 +32,4 @@ def batch_predict(source: str, model_name: str | None = None) -> BatchResult:
 if __name__ == "__main__":
     import sys
 
-    batch_predict(sys.argv[1])
+    run_command(lambda: batch_predict(sys.argv[1]))

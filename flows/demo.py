@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
                 "",
                 f"live RMSE on labelled traffic ${summary.live_metrics['rmse']:,.0f} (holdout was ${first.metrics['rmse']:,.0f})",
             )
+        served = ", ".join(f"v{version} ({share:.0%})" for version, share in summary.served_versions.items())
+        say("", f"window served by {served}; compared with champion v{summary.model_version}")
         say("", f"report: {summary.report_url}")
         say("", f"retrain: {summary.retrain}")
 
@@ -250,6 +252,7 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
         )
     say("", f"local `live` alias -> function version {live} (model v{live_model})")
     say("", f"drift report: {monitor.report_url}")
+    say("", f"  in a browser: {monitor.report_link} (after: make reports)")
     say("", f"prediction logs: {settings.storage}/predictions/{model}/")
     say(
         "",
@@ -262,6 +265,10 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
     say(
         "",
         "Prefect UI: .venv/bin/prefect server start -> http://127.0.0.1:4200 (flow runs of this demo are there)",
+    )
+    say(
+        "",
+        "Next: the same loop unattended on a Prefect server (schedule, drift trigger): README, 'After the demo'",
     )
 
 

@@ -6,6 +6,7 @@ from prefect import flow
 
 from deployments.result import DeploymentResult
 from tasks.deploy import build_function_artifact, deploy_artifact, fetch_model_bundle
+from tasks.errors import quiet_permanent_errors, run_command
 from tasks.settings import load_settings
 
 
@@ -16,6 +17,7 @@ def deploy_model(model_name: str | None = None, model_version: str | None = None
     Without `model_version` the current champion is deployed. Rerunning with what is already
     live changes nothing; a failed smoke test leaves `live` on the version it was on.
     """
+    quiet_permanent_errors()
     settings = load_settings()
     name = model_name or settings.model_name
     bundle, version = fetch_model_bundle(settings, name, model_version)
@@ -24,4 +26,4 @@ def deploy_model(model_name: str | None = None, model_version: str | None = None
 
 
 if __name__ == "__main__":
-    deploy_model()
+    run_command(deploy_model)

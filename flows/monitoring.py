@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 
 from monitoring.window import Window
+from tasks.errors import quiet_permanent_errors, run_command
 from tasks.monitoring import (
     DRIFT_EVENT,
     MonitoringSummary,
@@ -22,19 +23,22 @@ from tasks.monitoring import (
     publish_summary,
     read_prediction_logs,
     record_retrain,
+    report_link,
     retrain_mode,
-    served_version,
+    served_versions,
     verdict_for,
 )
 from tasks.settings import Settings, load_settings
 
 
-def start_retrain(settings: Settings, model_name: str, now: datetime, payload: dict) -> str:
+def start_retrain(
+    settings: Settings, model_name: str, now: datetime, payload: dict, *, ignore_cooldown: bool
+) -> str:
     """Start one retrain (event or inline) unless one is in flight or the cooldown holds."""
     mode = retrain_mode(settings)
     if mode == "off":
         return "not started: MLOPS_RETRAIN_MODE=off"
-    guard = guard_retrain(settings, model_name, now)
+    guard = guard_retrain(settings, model_name, now, ignore_cooldown=ignore_cooldown)
     if not guard.allowed:
         return f"not started: {guard.reason}"
     record_retrain(settings, model_name, now, {"mode": mode, **payload})
@@ -54,12 +58,15 @@ def monitor_model(
     window_hours: float | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
+    ignore_cooldown: bool = False,
 ) -> MonitoringSummary:
     """Compare a window of live predictions with the champion's reference and act on drift.
 
     The window is the last `window_hours` (default `MLOPS_MONITOR_WINDOW_HOURS`, 24), or
-    `start`..`end` when both are given.
+    `start`..`end` when both are given. `ignore_cooldown` lets a manual run start a retrain
+    within the cooldown (never while a training run is in flight).
     """
+    quiet_permanent_errors()
     settings = load_settings()
     name = model_name or settings.model_name
     now = datetime.now(UTC)
@@ -70,9 +77,6 @@ def monitor_model(
     )
     context = load_reference(settings, name)
     logs = read_prediction_logs(settings, context, window)
-    version = served_version(logs, context.version)
-    if version != context.version:
-        context = load_reference(settings, name, version)
     rows = attach_labels(settings, name, logs, window)
     metrics, quality_drop = live_quality(rows, context, settings.min_labelled_rows)
     figures, report_url, quality_url = build_reports(settings, context, rows, window)
@@ -81,6 +85,7 @@ def monitor_model(
     if verdict.retrain:
         payload = {
             "model_name": name,
+            "champion_version": context.version,
             "drift_share": None if figures is None else figures.drift_share,
             "threshold": settings.drift_threshold,
             "window_start": window.start.isoformat(),
@@ -89,11 +94,12 @@ def monitor_model(
             "reasons": verdict.reasons,
             "production_hours": settings.production_lookback_hours,
         }
-        retrain = start_retrain(settings, name, now, payload)
+        retrain = start_retrain(settings, name, now, payload, ignore_cooldown=ignore_cooldown)
     stats = logs.stats
     summary = MonitoringSummary(
         model_name=name,
         model_version=context.version,
+        served_versions=served_versions(logs),
         window_start=window.start,
         window_end=window.end,
         rows=stats.rows,
@@ -102,6 +108,8 @@ def monitor_model(
         bad_objects=stats.bad_objects,
         quarantine_url=logs.quarantine_url,
         sampled=stats.sampled,
+        batch_rows=stats.batch_rows,
+        batch_rows_included=settings.monitor_batch == "include",
         drift_share=None if figures is None else figures.drift_share,
         drift_threshold=settings.drift_threshold,
         drifted_features=drifted_features(figures),
@@ -111,6 +119,8 @@ def monitor_model(
         verdict=verdict,
         report_url=report_url,
         quality_report_url=quality_url,
+        report_link=report_link(settings, report_url),
+        quality_report_link=report_link(settings, quality_url),
         figures_url=None,
         retrain=retrain,
     )
@@ -122,4 +132,4 @@ def monitor_model(
 
 
 if __name__ == "__main__":
-    monitor_model()
+    run_command(monitor_model)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from flows.deploy import deploy_model
 from tasks.candidates import FAMILIES
 from tasks.dataset import DatasetSpec, load_dataset_spec
+from tasks.errors import quiet_permanent_errors, run_command
 from tasks.settings import load_settings
 from tasks.storage import join_url
 from tasks.tracking import RunContext
@@ -53,6 +54,7 @@ def train_model(
     With `production_hours` (drift-triggered runs), the labelled production rows of that many
     past hours are added to the source data and recorded as a second dataset input.
     """
+    quiet_permanent_errors()
     settings = load_settings()
     spec = dataset or load_dataset_spec(settings.dataset_spec)
     source = data_source or settings.data_source
@@ -113,4 +115,4 @@ def train_model(
 
 
 if __name__ == "__main__":
-    train_model()
+    run_command(train_model)

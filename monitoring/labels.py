@@ -123,20 +123,29 @@ def main(argv: list[str] | None = None) -> None:
     """Upload a CSV of labels for the configured model."""
     from tasks.bundle import read_schema
     from tasks.deploy import fetch_bundle
+    from tasks.errors import UsageError, run_command
     from tasks.settings import load_settings
 
     parser = argparse.ArgumentParser(description="Upload ground-truth labels for logged predictions.")
     parser.add_argument("csv", help="CSV with request_id, row (optional) and actual")
     parser.add_argument("--model", help="model name (default: MLOPS_MODEL_NAME)")
     args = parser.parse_args(argv)
-    settings = load_settings()
-    model = args.model or settings.model_name
-    with tempfile.TemporaryDirectory() as folder:
-        bundle, _ = fetch_bundle(settings.tracking_uri, model, None, Path(folder))
-        task = read_schema(bundle).task
-    frame = pd.read_csv(args.csv, dtype={"request_id": str})
-    url = upload_labels(frame, settings.storage, model, task)
-    print(f"uploaded {len(frame)} labels to {url}")  # noqa: T201
+
+    def upload() -> None:
+        settings = load_settings()
+        model = args.model or settings.model_name
+        with tempfile.TemporaryDirectory() as folder:
+            bundle, _ = fetch_bundle(settings.tracking_uri, model, None, Path(folder))
+            task = read_schema(bundle).task
+        try:
+            frame = pd.read_csv(args.csv, dtype={"request_id": str})
+        except FileNotFoundError:
+            msg = f"no such labels file: {args.csv}"
+            raise UsageError(msg) from None
+        url = upload_labels(frame, settings.storage, model, task)
+        print(f"uploaded {len(frame)} labels to {url}")  # noqa: T201
+
+    run_command(upload)
 
 
 if __name__ == "__main__":

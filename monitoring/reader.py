@@ -24,9 +24,11 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from monitoring.records import (
+    BATCH_SOURCE,
     PROBABILITY,
     REQUIRED_KEYS,
     SMOKE_PREFIX,
+    SOURCE,
     BadRecordError,
     feature_types,
     parse_line,
@@ -62,6 +64,7 @@ class ReadStats:
     bad_objects: int = 0
     compacted_hours: int = 0
     rows_before_sampling: int = 0
+    batch_rows: int = 0
     samples: list[BadLine] = field(default_factory=list)
 
     @property
@@ -107,12 +110,19 @@ class LogReader:
     """Reads one model's prediction logs from a storage root (file:// or s3://)."""
 
     def __init__(
-        self, storage_url: str, model_name: str, schema: dict[str, Any], row_cap: int = 50_000
+        self,
+        storage_url: str,
+        model_name: str,
+        schema: dict[str, Any],
+        row_cap: int = 50_000,
+        *,
+        include_batch: bool = False,
     ) -> None:
         self.root = storage_url.rstrip("/")
         self.model = model_name
         self.schema = schema
         self.row_cap = row_cap
+        self.include_batch = include_batch
         self.types = feature_types(schema)
         self.arrow_schema = record_schema(schema)
         self.fs, _ = filesystem(self.root)
@@ -279,8 +289,13 @@ class LogReader:
             if not window.covers_whole(hour):
                 table = _within(table, window)
             table = _drop_smoke_tests(table)
+            batch = _batch_rows(table)
+            stats.batch_rows += int(pc.sum(batch).as_py() or 0)
+            if not self.include_batch:
+                table = table.filter(pc.invert(batch))
             stats.rows_before_sampling += table.num_rows
-            kept = table if kept is None else pa.concat_tables([kept, table])
+            # older objects and compacted hours may lack newer optional fields (`source`)
+            kept = table if kept is None else pa.concat_tables([kept, table], promote_options="default")
             if kept.num_rows > 2 * self.row_cap:
                 kept = self._cap(kept)
         if kept is None:
@@ -361,6 +376,13 @@ def _within(table: pa.Table, window: Window) -> pa.Table:
     start = pa.scalar(window.start, type=UTC_TIME)
     end = pa.scalar(window.end, type=UTC_TIME)
     return table.filter(pc.and_(pc.greater_equal(times, start), pc.less(times, end)))
+
+
+def _batch_rows(table: pa.Table) -> pa.ChunkedArray:
+    """Which rows batch scoring logged (records without a `source` are online traffic)."""
+    if SOURCE not in table.column_names:
+        return pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])
+    return pc.fill_null(pc.equal(table.column(SOURCE), BATCH_SOURCE), fill_value=False)
 
 
 def _drop_smoke_tests(table: pa.Table) -> pa.Table:

@@ -13,6 +13,8 @@ META_COLUMNS = ("request_id", "row", "timestamp", "model_name", "model_version",
 PREDICTION = "prediction"
 PROBABILITY = "prediction_probability"
 SMOKE_PREFIX = "smoke-"
+SOURCE = "source"  # "online" (API traffic) or "batch" (batch scoring); absent in older records
+BATCH_SOURCE = "batch"
 
 
 class BadRecordError(ValueError):
@@ -38,6 +40,7 @@ def record_schema(schema: dict[str, Any]) -> pa.Schema:
         ("model_version", pa.string()),
         ("latency_ms", pa.float64()),
         ("prediction", prediction_type),
+        (SOURCE, pa.string()),
         ("features", pa.struct(list(feature_types(schema).items()))),
     ]
     if schema["task"] == "classification":

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from deployments.lambda_handler.validation import RequestError, rules_from_schema, validate_instances
 from deployments.targets import live_function
 from tasks.data import PARQUET_SUFFIXES, normalise_columns, read_table
+from tasks.errors import TRANSIENT_RETRIES
 from tasks.settings import Settings
 from tasks.storage import filesystem, join_url, write_bytes
 
@@ -92,7 +94,7 @@ def score_rows(
     results = []
     for start in range(0, len(instances), BATCH_ROWS):
         chunk = instances[start : start + BATCH_ROWS]
-        response = invoke({"instances": chunk})
+        response = invoke({"instances": chunk, "source": "batch"})
         body = json.loads(response["body"])
         if response["statusCode"] != 200:  # noqa: PLR2004
             msg = f"the live function refused a batch: {body.get('error')}"
@@ -105,7 +107,7 @@ def score_rows(
     return results
 
 
-@task(retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def score_source(
     settings: Settings, model_name: str, source: str, schema: dict[str, Any], run_name: str
 ) -> BatchResult:
@@ -130,4 +132,15 @@ def score_source(
         rejected_url = write_bytes(f"{base}-rejected.parquet", buffer.getvalue())
         logger.warning("Rejected %d rows that fail the input schema: %s", len(rejected), rejected_url)
     logger.info("Scored %d rows into %s", len(scored), output_url)
+    create_markdown_artifact(
+        key=f"batch-{model_name}".lower().replace("_", "-").replace(".", "-"),
+        description="Batch scoring output",
+        markdown=(
+            f"# Scored {len(scored)} of {len(frame)} rows with {model_name}\n\n"
+            f"- predictions: `{output_url}`\n"
+            f"- rejected rows ({len(rejected)}, with the reason): `{rejected_url or 'none'}`\n"
+            "- logged to the prediction logs with `source: batch` (the monitor leaves them out "
+            "unless MLOPS_MONITOR_BATCH=include)"
+        ),
+    )
     return BatchResult(output_url, rejected_url, len(frame), len(scored), len(rejected))

@@ -7,13 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from deployments.artifact import Artifact, build_function_zip
 from deployments.result import DeploymentResult
 from deployments.targets import deployer_for
 from tasks.bundle import SCHEMA_FILE
-from tasks.registry import CHAMPION_ALIAS, download_bundle, mlflow_client, version_by_alias
+from tasks.errors import TRANSIENT_RETRIES, NoChampionError
+from tasks.registry import (
+    CHAMPION_ALIAS,
+    download_bundle,
+    mlflow_client,
+    registered_version,
+    version_by_alias,
+)
 from tasks.settings import Settings
 
 
@@ -25,15 +33,15 @@ def fetch_bundle(
     if model_version is None:
         version = version_by_alias(client, model_name, CHAMPION_ALIAS)
         if version is None:
-            msg = f"{model_name} has no champion yet; run the training flow first"
-            raise LookupError(msg)
+            msg = f"{model_name} has no champion yet (MLOPS_MODEL_NAME); run the training flow first"
+            raise NoChampionError(msg)
     else:
-        version = client.get_model_version(model_name, model_version)
+        version = registered_version(client, model_name, model_version)
     folder = destination / model_name / str(version.version)
     return download_bundle(client, version, folder), str(version.version)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def fetch_model_bundle(settings: Settings, model_name: str, model_version: str | None) -> tuple[Path, str]:
     """Fetch the bundle to deploy from the MLflow registry."""
     bundle, version = fetch_bundle(settings.tracking_uri, model_name, model_version, settings.home / "build")
@@ -78,4 +86,21 @@ def deploy_artifact(
         logger.info(
             "%s v%s is already live as version %s", model_name, model_version, result.function_version
         )
+    create_markdown_artifact(
+        key=f"deployment-{model_name}".lower().replace("_", "-").replace(".", "-"),
+        description="What the deploy did",
+        markdown="\n".join(
+            [
+                f"# {model_name} v{model_version} is live on {result.target}",
+                "",
+                "| | |",
+                "| --- | --- |",
+                f"| function version | {result.function_version} (was {result.previous_version or 'none'}) |",
+                f"| changed | {'yes: ' + result.detail if result.changed else 'no: ' + result.detail} |",
+                f"| endpoint | {result.endpoint} |",
+                f"| artifact | `{result.artifact_uri}` |",
+                f"| code sha256 | `{result.code_sha256}` |",
+            ]
+        ),
+    )
     return result

@@ -21,14 +21,16 @@ from monitoring.decision import Verdict, decide
 from monitoring.labels import join_labels, read_labels
 from monitoring.reader import LogReader, PredictionLogs
 from monitoring.report import ACTUAL, DriftFigures, DriftThresholds, build_drift_report, build_quality_report
+from monitoring.report_server import report_address
 from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, record_trigger
 from monitoring.window import Window
 from tasks.bundle import METADATA_FILE, REFERENCE_FILE, SCHEMA_FILE
 from tasks.deploy import fetch_bundle
+from tasks.errors import TRANSIENT_RETRIES
 from tasks.evaluate import holdout_metrics, primary_score
 from tasks.registry import ensure_experiment, mlflow_client
 from tasks.settings import Settings
-from tasks.storage import filesystem, join_url, write_bytes
+from tasks.storage import join_url, s3_client, write_bytes
 
 DRIFT_EVENT = "loopml.model.drift-detected"
 TOP_FEATURES = 10
@@ -49,7 +51,8 @@ class MonitoringSummary(BaseModel):
     """What one monitoring run read, found, decided and did."""
 
     model_name: str
-    model_version: str
+    model_version: str  # the champion the window was compared with
+    served_versions: dict[str, float]  # model version -> share of the window's rows it answered
     window_start: datetime
     window_end: datetime
     rows: int
@@ -58,6 +61,8 @@ class MonitoringSummary(BaseModel):
     bad_objects: int
     quarantine_url: str | None
     sampled: bool
+    batch_rows: int = 0
+    batch_rows_included: bool = False
     drift_share: float | None
     drift_threshold: float
     drifted_features: list[dict[str, Any]]
@@ -67,6 +72,8 @@ class MonitoringSummary(BaseModel):
     verdict: Verdict
     report_url: str | None
     quality_report_url: str | None
+    report_link: str | None = None  # what a browser opens: HTTP locally, presigned HTTPS on S3
+    quality_report_link: str | None = None
     figures_url: str | None
     retrain: str
 
@@ -87,10 +94,16 @@ def load_reference(settings: Settings, model_name: str, version: str | None = No
     return load_model_context(settings, model_name, version)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def read_prediction_logs(settings: Settings, context: ModelContext, window: Window) -> PredictionLogs:
     """Read the window's logs; bad lines are counted and a sample is quarantined."""
-    reader = LogReader(settings.storage, context.model_name, context.schema, row_cap=settings.monitor_row_cap)
+    reader = LogReader(
+        settings.storage,
+        context.model_name,
+        context.schema,
+        row_cap=settings.monitor_row_cap,
+        include_batch=settings.monitor_batch == "include",
+    )
     logs = reader.read(window)
     logs.quarantine_url = reader.quarantine(logs.stats, window)
     stats = logs.stats
@@ -109,6 +122,13 @@ def read_prediction_logs(settings: Settings, context: ModelContext, window: Wind
             stats.bad_objects,
             logs.quarantine_url,
         )
+    if stats.batch_rows:
+        logger.info(
+            "%d batch-scored rows %s (MLOPS_MONITOR_BATCH=%s)",
+            stats.batch_rows,
+            "included" if settings.monitor_batch == "include" else "left out",
+            settings.monitor_batch,
+        )
     if stats.sampled:
         logger.info("Sampled %d of %d rows (MLOPS_MONITOR_ROW_CAP)", stats.rows, stats.rows_before_sampling)
     return logs
@@ -124,10 +144,10 @@ def compact_logs(settings: Settings, context: ModelContext, now: datetime) -> in
     return len(compacted)
 
 
-def served_version(logs: PredictionLogs, fallback: str) -> str:
-    """The model version that answered most of the window's requests."""
-    versions = logs.frame["model_version"].dropna()
-    return str(versions.mode().iloc[-1]) if len(versions) else fallback
+def served_versions(logs: PredictionLogs) -> dict[str, float]:
+    """Each model version that answered rows of the window, with its share of them, largest first."""
+    shares = logs.frame["model_version"].dropna().astype(str).value_counts(normalize=True)
+    return {str(version): float(share) for version, share in shares.items()}
 
 
 @task(cache_policy=NO_CACHE)
@@ -136,11 +156,19 @@ def attach_labels(settings: Settings, model_name: str, logs: PredictionLogs, win
     return join_labels(logs.frame, read_labels(settings.storage, model_name, window))
 
 
+def labelled_by_version(rows: pd.DataFrame, version: str) -> pd.DataFrame:
+    """Labelled rows one model version answered: what its live quality is measured on.
+
+    Rows answered by another version (before a deploy moved `live`) say nothing about this one.
+    """
+    return rows[rows[ACTUAL].notna() & (rows["model_version"].astype(str) == version)]
+
+
 def live_quality(
     rows: pd.DataFrame, context: ModelContext, min_rows: int
 ) -> tuple[dict[str, float], float | None]:
-    """Metrics on labelled rows and how much worse the primary one is than on the holdout."""
-    labelled = rows[rows[ACTUAL].notna()]
+    """Metrics on the labelled rows the compared version answered, and its drop from the holdout."""
+    labelled = labelled_by_version(rows, context.version)
     if len(labelled) < min_rows:
         return {}, None
     schema = context.schema
@@ -168,12 +196,16 @@ def _save_html(snapshot: Any, url: str) -> str:
         return write_bytes(url, path.read_bytes())
 
 
-def shareable_link(url: str, expires_seconds: int = 7 * 24 * 3600) -> str:
-    """A link a browser can open: the file URL locally, a presigned HTTPS URL on S3."""
-    if not url.startswith("s3://"):
-        return url
-    fs, path = filesystem(url)
-    return fs.url(path, expires=expires_seconds)
+def report_link(settings: Settings, url: str | None, expires_seconds: int = 7 * 24 * 3600) -> str | None:
+    """A link a browser can open: a presigned HTTPS URL on S3; locally, the report server's address."""
+    if url is None:
+        return None
+    if url.startswith("s3://"):
+        bucket, key = url.removeprefix("s3://").split("/", 1)
+        return s3_client(settings.aws_region).generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+        )
+    return report_address(url, settings.storage, settings.reports_url)
 
 
 @task(cache_policy=NO_CACHE)
@@ -192,7 +224,7 @@ def build_reports(
     base = join_url(settings.storage, "reports", context.model_name, window.name)
     report_url = _save_html(snapshot, f"{base}.html")
     quality_url = None
-    labelled = rows[rows[ACTUAL].notna()]
+    labelled = labelled_by_version(rows, context.version)
     if len(labelled) >= settings.min_labelled_rows:
         quality_url = _save_html(
             build_quality_report(labelled, context.reference, context.schema), f"{base}-quality.html"
@@ -243,9 +275,11 @@ def retrain_mode(settings: Settings) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def guard_retrain(settings: Settings, model_name: str, now: datetime) -> GuardDecision:
-    """Check cooldown and runs in flight before any retrain starts."""
-    cooldown = timedelta(hours=settings.retrain_cooldown_hours)
+def guard_retrain(
+    settings: Settings, model_name: str, now: datetime, *, ignore_cooldown: bool = False
+) -> GuardDecision:
+    """Check cooldown (unless a manual run says to ignore it) and runs in flight before any retrain."""
+    cooldown = timedelta(hours=0 if ignore_cooldown else settings.retrain_cooldown_hours)
     return check_guard(last_trigger(settings.storage, model_name), now, cooldown, retrain_in_flight())
 
 
@@ -268,16 +302,27 @@ def record_retrain(settings: Settings, model_name: str, now: datetime, detail: d
     record_trigger(settings.storage, model_name, now, detail)
 
 
+def _served(summary: MonitoringSummary) -> str:
+    if not summary.served_versions:
+        return "no rows"
+    return ", ".join(f"v{version} ({share:.0%})" for version, share in summary.served_versions.items())
+
+
 def summary_markdown(summary: MonitoringSummary) -> str:
-    """The Prefect UI artifact: verdict, figures, top drifted features and the report link."""
+    """The Prefect UI artifact: verdict, what served the window, figures, drifted features, links."""
     verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
     share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.1%}"
     prediction_drift = "n/a" if summary.prediction_drift is None else f"{summary.prediction_drift:.3f}"
     sampled = " (sampled)" if summary.sampled else ""
+    batch = "included" if summary.batch_rows_included else "left out (MLOPS_MONITOR_BATCH)"
     lines = [
-        f"# {summary.model_name} v{summary.model_version}: {verdict}",
+        f"# {summary.model_name}: {verdict} against champion v{summary.model_version}",
         "",
-        f"Window {summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC.",
+        (
+            f"Window {summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC, "
+            f"served by {_served(summary)}; compared with the reference data of champion "
+            f"v{summary.model_version}."
+        ),
         "",
         *[f"- {reason}" for reason in summary.verdict.reasons],
         "",
@@ -286,37 +331,48 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         f"| drifted-feature share | {share} (threshold {summary.drift_threshold:.1%}) |",
         f"| prediction drift (normed Wasserstein) | {prediction_drift} |",
         f"| rows read | {summary.rows} from {summary.objects} objects{sampled} |",
+        f"| batch-scored rows | {summary.batch_rows}, {batch} |",
         f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",
         f"| labelled rows | {summary.labelled_rows} |",
         f"| retrain | {summary.retrain} |",
     ]
     for name, value in summary.live_metrics.items():
-        lines.append(f"| live {name} | {value:.6g} |")
+        lines.append(f"| live {name} of v{summary.model_version} | {value:.6g} |")
     if summary.drifted_features:
         lines += ["", "| top drifted feature | method | score | threshold |", "| --- | --- | --- | --- |"]
         lines += [
             f"| {f['column']} | {f['method']} | {f['score']:.3f} | {f['threshold']:.2f} |"
             for f in summary.drifted_features[:TOP_FEATURES]
         ]
-    if summary.report_url:
-        lines += ["", f"[Open the drift report]({shareable_link(summary.report_url)})"]
-    if summary.quality_report_url:
-        lines += [f"[Open the live quality report]({shareable_link(summary.quality_report_url)})"]
+    for title, link, stored in (
+        ("drift report", summary.report_link, summary.report_url),
+        ("live quality report", summary.quality_report_link, summary.quality_report_url),
+    ):
+        if link and stored:
+            lines += ["", f"[Open the {title}]({link}) (stored at `{stored}`)"]
     return "\n".join(lines)
+
+
+def artifact_key(prefix: str, model_name: str) -> str:
+    """A Prefect artifact key: lower-case letters, digits and dashes only."""
+    return f"{prefix}-{model_name}".lower().replace("_", "-").replace(".", "-")
 
 
 @task(cache_policy=NO_CACHE)
 def publish_summary(settings: Settings, summary: MonitoringSummary) -> str:
-    """Save the key figures as JSON next to the report and publish Prefect artifacts."""
+    """Save the key figures as JSON next to the report and publish the run's Prefect artifacts."""
     base = join_url(
         settings.storage, "reports", summary.model_name, Window(summary.window_start, summary.window_end).name
     )
     figures_url = write_bytes(f"{base}.json", summary.model_dump_json(indent=2).encode())
-    key = f"drift-{summary.model_name}".lower().replace("_", "-").replace(".", "-")
+    key = artifact_key("drift", summary.model_name)
     create_markdown_artifact(markdown=summary_markdown(summary), key=key, description="Monitoring verdict")
-    if summary.report_url:
+    if summary.report_link:
         create_link_artifact(
-            link=shareable_link(summary.report_url), link_text="Evidently drift report", key=f"{key}-report"
+            link=summary.report_link,
+            link_text=f"Evidently drift report ({summary.report_url})",
+            key=f"{key}-report",
+            description="Drift report of the window",
         )
     return figures_url
 

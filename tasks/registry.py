@@ -45,6 +45,21 @@ def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> Model
         raise
 
 
+def registered_version(client: MlflowClient, model_name: str, version: str) -> ModelVersion:
+    """A registered version; a missing one is an error that lists the versions there are."""
+    from tasks.errors import NoChampionError
+
+    try:
+        return client.get_model_version(model_name, version)
+    except MlflowException as error:
+        if not _missing(error):
+            raise
+    known = sorted(int(item.version) for item in client.search_model_versions(f"name = '{model_name}'"))
+    listed = ", ".join(str(item) for item in known) or "none"
+    msg = f"{model_name} has no registered version {version} (model_version); registered versions: {listed}"
+    raise NoChampionError(msg)
+
+
 def download_bundle(client: MlflowClient, version: ModelVersion, destination: Path) -> Path:
     """Fetch a version's bundle (model.onnx, schema.json, ...) into a local folder."""
     if version.run_id is None:

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     monitor_window_hours: float = Field(24.0, gt=0.0, le=24 * 90)
     monitor_min_rows: int = Field(100, ge=1)
     monitor_row_cap: int = Field(20_000, ge=100)
+    monitor_batch: Literal["exclude", "include"] = Field(
+        "exclude", description="Whether batch-scored rows count in the monitor's verdict."
+    )
+    reports_url: str = Field(
+        "http://127.0.0.1:8765",
+        description="HTTP address where local reports are served (python -m monitoring.report_server).",
+    )
     max_quality_drop: float = Field(0.2, gt=0.0)
     min_labelled_rows: int = Field(30, ge=1)
     retrain_cooldown_hours: float = Field(6.0, ge=0.0)

@@ -30,14 +30,20 @@ def storage_options(url: str) -> dict[str, Any]:
     return options
 
 
-def s3_client() -> Any:
-    """A thread-safe boto3 S3 client with retries, honouring the standard endpoint variables."""
+def s3_client(region: str | None = None) -> Any:
+    """A thread-safe boto3 S3 client with retries, honouring the standard endpoint variables.
+
+    It signs with SigV4, also for presigned URLs (legacy SigV2 links fail in newer regions
+    and for KMS-encrypted objects).
+    """
     import boto3
     from botocore.config import Config
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
-    return boto3.client("s3", endpoint_url=endpoint, config=config)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32, signature_version="s3v4"
+    )
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def filesystem(url: str) -> tuple[AbstractFileSystem, str]:

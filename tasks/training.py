@@ -12,8 +12,9 @@ from monitoring.window import Window
 from tasks.bundle import build_schema, reference_sample
 from tasks.candidate_selection import DeployableModel, FittedCandidate, fit_candidate, select_deployable
 from tasks.champion import ChampionScore, score_champion
-from tasks.data import PreparedData, prepare_data, read_table
+from tasks.data import DataValidationError, PreparedData, prepare_data, read_table
 from tasks.dataset import DatasetSpec
+from tasks.errors import TRANSIENT_RETRIES
 from tasks.evaluate import primary_score
 from tasks.monitoring import load_model_context
 from tasks.onnx_export import create_session, onnx_scores
@@ -28,10 +29,15 @@ from tasks.tracking import RunContext, TrainingRecord, record_training_run
 PRODUCTION_ROW_CAP = 1_000_000
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> PreparedData:
-    """Read and validate the training table."""
-    data = prepare_data(read_table(source, spec.missing_values), spec, source, min_rows)
+    """Read and validate the training table; a bad file or spec fails at once, naming what to fix."""
+    try:
+        data = prepare_data(read_table(source, spec.missing_values), spec, source, min_rows)
+    except DataValidationError as error:
+        hint = f"data: MLOPS_DATA_SOURCE or data_source; spec {spec.name!r}: MLOPS_DATASET_SPEC or dataset"
+        msg = f"{error} ({hint})"
+        raise DataValidationError(msg) from None
     logger = get_run_logger()
     logger.info(
         "Loaded %d rows from %s: %d numeric and %d categorical features, target %r",
@@ -46,7 +52,7 @@ def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> Prepare
     return data
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def add_production_rows(
     settings: Settings, model_name: str, data: PreparedData, hours: float
 ) -> tuple[PreparedData, pd.DataFrame]:
@@ -64,7 +70,7 @@ def add_production_rows(
     return combined, rows
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def snapshot_training_data(data: PreparedData, storage_url: str, dataset_name: str) -> Snapshot:
     """Store the exact training table under its content digest."""
     snapshot = write_snapshot(data.frame, storage_url, dataset_name)
@@ -106,7 +112,7 @@ def select_deployable_candidate(
     return deployable
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def score_current_champion(
     tracking_uri: str, model_name: str, data: PreparedData, split: Split
 ) -> ChampionScore | None:

@@ -21,6 +21,9 @@ from .sinks import build_sink
 from .validation import RequestError, instances_from_body, parse_json, validate_instances
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._=-]")
+# Where a logged row came from. HTTP API requests are always "online"; a direct invocation
+# (it needs lambda:InvokeFunction, which the API's clients do not have) may say "batch".
+SOURCES = ("online", "batch")
 
 CONFIG = load_config()
 MODEL = Model(CONFIG.model_dir)
@@ -76,7 +79,7 @@ def _body(event: dict[str, Any]) -> str | bytes:
     return body
 
 
-def predict(body: Any, request_id: str, started: float) -> dict[str, Any]:
+def predict(body: Any, request_id: str, started: float, source: str = "online") -> dict[str, Any]:
     """Validate, predict and log; the log is written before the answer is returned."""
     batch = validate_instances(instances_from_body(body, CONFIG.max_batch_rows), MODEL.rules)
     predictions = MODEL.predict(batch)
@@ -94,6 +97,7 @@ def predict(body: Any, request_id: str, started: float) -> dict[str, Any]:
             "prediction": predictions.values[row],
             "latency_ms": round(latency_ms, 3),
             "unknown_categories": batch.unknown_categories[row],
+            "source": source,
         }
         if predictions.probabilities is not None:
             record["probabilities"] = predictions.probabilities[row]
@@ -110,6 +114,17 @@ def predict(body: Any, request_id: str, started: float) -> dict[str, Any]:
     return answer
 
 
+def _direct_source(event: dict[str, Any]) -> str:
+    """The `source` a direct invocation of `{"instances": [...]}` declares (default "online")."""
+    if "instances" not in event:
+        return "online"
+    source = event.get("source", "online")
+    if source not in SOURCES:
+        msg = f"'source' must be one of {', '.join(SOURCES)}, got {source!r}"
+        raise RequestError(msg, field="source")
+    return str(source)
+
+
 def _dispatch(event: Any, request_id: str, started: float) -> tuple[int, dict[str, Any]]:
     if not isinstance(event, dict):
         raise RequestError("event must be a JSON object")
@@ -120,8 +135,9 @@ def _dispatch(event: Any, request_id: str, started: float) -> tuple[int, dict[st
     if route == "schema" and method == "GET":
         return 200, {"model_name": MODEL.name, "model_version": MODEL.version, **MODEL.schema}
     if route == "predict" and method == "POST":
-        body = parse_json(_body(event)) if is_http else event
-        return 200, predict(body, request_id, started)
+        if is_http:
+            return 200, predict(parse_json(_body(event)), request_id, started)
+        return 200, predict(event, request_id, started, _direct_source(event))
     if route in {"health", "schema", "predict"}:
         raise RequestError(f"method {method} is not allowed on /{route}", status=405)
     raise RequestError(f"no route /{route}; use POST /predict, GET /schema or GET /health", status=404)

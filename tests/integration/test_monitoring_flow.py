@@ -97,6 +97,9 @@ def test_traffic_like_training_data_does_not_retrain(
     )
     summary = monitor_model()
     assert summary.verdict.status == "ok", summary.verdict
+    assert (summary.model_version, summary.served_versions) == ("1", {"1": 1.0})
+    assert summary.report_link.startswith("http://127.0.0.1:8765/ames-monitor/")
+    assert summary.report_link.endswith(".html")
     assert summary.drift_share < 0.15
     assert summary.retrain == "not needed"
     assert summary.labelled_rows == 300

@@ -62,3 +62,23 @@ def test_logs_written_to_s3_are_read_back_and_compacted(s3, ames_bundle: Path, t
     assert after.stats.compacted_hours == 1
     assert after.stats.objects == 0
     pd.testing.assert_frame_equal(after.frame, before.frame)
+
+
+def test_report_links_on_s3_are_presigned_and_open(
+    s3, mlops_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser opens a report on S3 through a presigned HTTPS (here: moto's HTTP) URL."""
+    import urllib.request
+
+    from tasks.monitoring import report_link
+    from tasks.settings import load_settings
+
+    monkeypatch.setenv("MLOPS_STORAGE_URL", f"s3://{BUCKET}/prod")
+    settings = load_settings()
+    key = f"prod/reports/{MODEL}/window.html"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"<html>drift report</html>", ContentType="text/html")
+    link = report_link(settings, f"s3://{BUCKET}/{key}")
+    assert "X-Amz-Signature=" in link
+    assert "X-Amz-Expires=604800" in link  # 7 days
+    with urllib.request.urlopen(link, timeout=10) as response:
+        assert response.read() == b"<html>drift report</html>"

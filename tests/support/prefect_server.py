@@ -33,7 +33,8 @@ class PrefectServer:
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_WORKER_PREFETCH_SECONDS": "1",
         }
-        self.log = (home / "server.log").open("w")
+        self.log_path = home / "server.log"
+        self.log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
             env=self.env,
@@ -76,6 +77,26 @@ class PrefectServer:
     def flow_runs(self, flow_name: str) -> list[dict[str, Any]]:
         """Every run of a flow."""
         return self.api("POST", "/flow_runs/filter", {"flows": {"name": {"any_": [flow_name]}}})
+
+    def flow_run(self, flow_run_id: str) -> dict[str, Any]:
+        """One flow run as the API has it now."""
+        return self.api("GET", f"/flow_runs/{flow_run_id}")
+
+    def deployment_runs(self, deployment_id: str, *states: str) -> list[dict[str, Any]]:
+        """Runs of a deployment, optionally only those in the given state types."""
+        flow_runs: dict[str, Any] = {"deployment_id": {"any_": [deployment_id]}}
+        if states:
+            flow_runs["state"] = {"type": {"any_": list(states)}}
+        return self.api("POST", "/flow_runs/filter", {"flow_runs": flow_runs})
+
+    def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
+        """The artifacts of a flow run (what its page in the UI shows)."""
+        return self.api("POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
+
+    def log_text(self) -> str:
+        """Everything the server printed so far."""
+        self.log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """Events with this name from the last hour."""

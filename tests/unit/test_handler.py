@@ -172,3 +172,22 @@ def test_missing_model_fails_the_cold_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"does not contain model\.onnx") as failure:
         load_handler(tmp_path, tmp_path)
     assert type(failure.value).__name__ == "ConfigurationError"
+
+
+def test_rows_are_logged_with_their_source(app: ModuleType, example: dict, storage: Path) -> None:
+    """API requests are online whatever they claim; a direct invocation may declare batch rows."""
+    code, _ = _post(app, {"instances": [example], "source": "batch"}, request_id="req-claims-batch")
+    assert code == 200
+    direct = app.handler({"instances": [example, example], "source": "batch"}, None)
+    assert direct["statusCode"] == 200
+    batch_id = json.loads(direct["body"])["request_id"]
+    refused = app.handler({"instances": [example], "source": "nightly"}, None)
+    assert refused["statusCode"] == 400
+    assert json.loads(refused["body"])["field"] == "source"
+
+    def sources(request_id: str) -> list[str]:
+        path = next(storage.rglob(f"{request_id}.jsonl"))
+        return [json.loads(line)["source"] for line in path.read_text().splitlines()]
+
+    assert sources("req-claims-batch") == ["online"]
+    assert sources(batch_id) == ["batch", "batch"]

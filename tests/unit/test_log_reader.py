@@ -190,3 +190,30 @@ def test_open_hours_are_not_compacted(
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 4), per_request=2)
     assert compact_closed_hours(_reader(storage, schema), datetime.now(UTC)) == []
+
+
+def test_batch_rows_are_counted_apart_and_left_out_unless_included(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+) -> None:
+    instances = instances_from_reference(ames_bundle, 10)
+    answers = send(app, instances[:6], per_request=2)
+    assert app.handler({"instances": instances[6:], "source": "batch"}, None)["statusCode"] == 200
+    # an online request logged before records carried a source still counts as online traffic
+    [older] = [path for path in logged_files(storage) if path.stem == answers[0]["request_id"]]
+    records = [json.loads(line) for line in older.read_text().splitlines()]
+    without_source = [{key: value for key, value in r.items() if key != "source"} for r in records]
+    older.write_text("".join(json.dumps(record) + "\n" for record in without_source))
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    _move_to_hour(storage, hour)
+    window = Window(hour, hour + timedelta(hours=1))
+
+    for compacted in (False, True):
+        if compacted:
+            assert compact_hour(_reader(storage, schema), hour) is not None
+        online = _reader(storage, schema).read(window)
+        assert (len(online.frame), online.stats.batch_rows, online.stats.compacted_hours) == (6, 4, compacted)
+        assert set(online.frame["source"].fillna("online")) == {"online"}
+        everything = LogReader(storage.as_uri(), MODEL, schema, include_batch=True).read(window)
+        assert (len(everything.frame), everything.stats.batch_rows) == (10, 4)
+        assert (everything.frame["source"] == "batch").sum() == 4

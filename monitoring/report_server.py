@@ -1,0 +1,72 @@
+"""Serve local drift reports over HTTP on 127.0.0.1, so links in the Prefect UI open in a browser.
+
+Browsers refuse `file://` links from an `http://` page such as the Prefect UI. The monitor
+links each local report as `<MLOPS_REPORTS_URL>/<model>/<window>.html`; this command serves
+`<storage>/reports/` at that address (reports on S3 are linked with presigned HTTPS URLs
+instead and need no server):
+
+    python -m monitoring.report_server          # http://127.0.0.1:8765 by default
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+logger = logging.getLogger("monitoring.report_server")
+REPORTS_FOLDER = "reports"
+
+
+def reports_folder(storage_url: str) -> Path:
+    """The local folder holding the reports of a `file://` storage root."""
+    parsed = urlparse(storage_url)
+    if parsed.scheme != "file":
+        msg = f"reports under {storage_url} are not local; they are linked with presigned URLs instead"
+        raise ValueError(msg)
+    return Path(unquote(parsed.path)) / REPORTS_FOLDER
+
+
+def report_address(report_url: str, storage_url: str, reports_url: str) -> str:
+    """The HTTP address of a local report under the served reports folder."""
+    folder = reports_folder(storage_url)
+    relative = Path(unquote(urlparse(report_url).path)).relative_to(folder)
+    return f"{reports_url.rstrip('/')}/{relative.as_posix()}"
+
+
+def serve(folder: Path, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server for a folder (not started)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    return ThreadingHTTPServer((host, port), handler)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve `<storage>/reports` until interrupted."""
+    from tasks.errors import run_command
+    from tasks.settings import load_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.parse_args(argv)
+
+    def run() -> None:
+        settings = load_settings()
+        address = urlparse(settings.reports_url)
+        server = serve(reports_folder(settings.storage), address.hostname or "127.0.0.1", address.port or 80)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        logger.info("serving %s at %s", reports_folder(settings.storage), settings.reports_url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+    run_command(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""`python -m deployments.rollback` on the local target: lists, moves `live`, refuses unknown versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deployments import rollback
+from deployments.artifact import build_function_zip
+from deployments.local_target import LocalDeployer
+
+MODEL = "ames-test"  # the name inside the `ames_bundle` metadata
+
+
+def test_rollback_lists_moves_and_refuses_unknown_versions(
+    mlops_env: Path, ames_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as nothing_yet:
+        rollback.main(["1", "--model", MODEL])
+    assert nothing_yet.value.code == 2
+    assert "has no local function version 1; versions: none" in capsys.readouterr().err
+
+    deployer = LocalDeployer(mlops_env / "home", MODEL, (mlops_env / "home" / "storage").as_uri())
+    example = json.loads((ames_bundle / "schema.json").read_text())["example"]
+    deployer.deploy(build_function_zip(ames_bundle, tmp_path / "function.zip"), example, "1")
+    assert deployer.live_version() == "1"
+
+    with pytest.raises(SystemExit) as unknown:
+        rollback.main(["7", "--model", MODEL])
+    assert unknown.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "error: ames-test has no local function version 7; versions: 1"
+    assert "Traceback" not in captured.err
+
+    rollback.main(["1", "--model", MODEL])
+    listing = capsys.readouterr().out
+    assert "version 1: model v1" in listing
+    assert "<- live" in listing
+    assert "not a pin" in listing
