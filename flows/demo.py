@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     from tasks.batch import to_instances
     from tasks.data import normalise_columns, read_table
     from tasks.dataset import AMES_SPEC
+    from tasks.monitoring import served_text
     from tasks.registry import CHAMPION_ALIAS, mlflow_client
     from tasks.settings import PROJECT_ROOT, load_settings
 
@@ -199,8 +200,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
                 "",
                 f"live RMSE on labelled traffic ${summary.live_metrics['rmse']:,.0f} (holdout was ${first.metrics['rmse']:,.0f})",
             )
-        served = ", ".join(f"v{version} ({share:.0%})" for version, share in summary.served_versions.items())
-        say("", f"window served by {served}; compared with champion v{summary.model_version}")
+        say(
+            "",
+            f"window served by {served_text(summary.served_versions)}; compared with champion v{summary.model_version}",
+        )
         say("", f"report: {summary.report_url}")
         say("", f"retrain: {summary.retrain}")
 

@@ -302,10 +302,14 @@ def record_retrain(settings: Settings, model_name: str, now: datetime, detail: d
     record_trigger(settings.storage, model_name, now, detail)
 
 
-def _served(summary: MonitoringSummary) -> str:
-    if not summary.served_versions:
+def served_text(served_versions: dict[str, float]) -> str:
+    """`v1 (97%), v2 (3%)`: the versions that answered a window and their shares."""
+    if not served_versions:
         return "no rows"
-    return ", ".join(f"v{version} ({share:.0%})" for version, share in summary.served_versions.items())
+    return ", ".join(
+        f"v{version} ({share:.0%})" if share >= 0.005 else f"v{version} (<1%)"  # noqa: PLR2004 - rounding
+        for version, share in served_versions.items()
+    )
 
 
 def summary_markdown(summary: MonitoringSummary) -> str:
@@ -320,11 +324,12 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         "",
         (
             f"Window {summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC, "
-            f"served by {_served(summary)}; compared with the reference data of champion "
+            f"served by {served_text(summary.served_versions)}; compared with the reference data of champion "
             f"v{summary.model_version}."
         ),
         "",
         *[f"- {reason}" for reason in summary.verdict.reasons],
+        f"- retrain: {summary.retrain}",
         "",
         "| figure | value |",
         "| --- | --- |",
@@ -334,7 +339,6 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         f"| batch-scored rows | {summary.batch_rows}, {batch} |",
         f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",
         f"| labelled rows | {summary.labelled_rows} |",
-        f"| retrain | {summary.retrain} |",
     ]
     for name, value in summary.live_metrics.items():
         lines.append(f"| live {name} of v{summary.model_version} | {value:.6g} |")
