@@ -25,10 +25,12 @@ demo: setup ## Run the closed loop on the local target (reads MLOPS_DATA_SOURCE)
 test: setup lint ## Lint, then run every test
 	$(RUN) -m pytest
 
-lint: setup ## ruff and codespell
+lint: setup ## ruff, codespell, import contracts (lint-imports) and types (mypy)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/codespell
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: setup ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -26,7 +26,8 @@ from pathlib import Path
 import boto3
 import pandas as pd
 
-from deployments.lambda_handler.sinks import encode_records, prediction_key
+from deployments.lambda_handler.contract import ServingSchema, prediction_key
+from deployments.lambda_handler.sinks import encode_records
 from monitoring.compaction import compact_closed_hours
 from monitoring.reader import LogReader
 from monitoring.window import Window
@@ -108,7 +109,7 @@ def train_champion(home: Path, data: str) -> tuple[dict, pd.DataFrame]:
     subprocess.run(
         [sys.executable, "-m", "flows.training"], env=env, cwd=PROJECT_ROOT, check=True, capture_output=True
     )
-    from tasks.deploy import fetch_bundle
+    from tasks.registry import fetch_bundle
 
     bundle, _ = fetch_bundle(f"sqlite:///{home / 'mlflow.db'}", MODEL, None, home / "bundle")
     return json.loads((bundle / "schema.json").read_text()), pd.read_parquet(bundle / "reference.parquet")
@@ -141,10 +142,11 @@ def main() -> None:
     )
 
     naive_seconds, naive = timed(lambda: naive_local(storage, keys))
-    reader = LogReader(storage.as_uri(), MODEL, schema, row_cap=10**9)
+    typed = ServingSchema.from_dict(schema)
+    reader = LogReader(storage.as_uri(), MODEL, typed, row_cap=10**9)
     ours_seconds, ours = timed(lambda: as_frame(reader.read(window)))
     assert len(naive) == len(ours.frame) == args.rows
-    first_arrow, _ = timed(lambda: LogReader(storage.as_uri(), MODEL, schema, row_cap=10**9).read(window))
+    first_arrow, _ = timed(lambda: LogReader(storage.as_uri(), MODEL, typed, row_cap=10**9).read(window))
     print(f"local  naive (read + pandas.read_json per object): {naive_seconds:7.2f} s")
     print(
         f"local  LogReader:                                  {ours_seconds:7.2f} s   {naive_seconds / ours_seconds:5.1f}x faster"
@@ -169,7 +171,7 @@ def main() -> None:
         for key, (_, _, payload) in zip(keys, objects, strict=True):
             client.put_object(Bucket="bench", Key=f"logs/{key}", Body=payload)
         s3_naive_seconds, s3_naive = timed(lambda: naive_s3(client, "bench", [f"logs/{key}" for key in keys]))
-        s3_reader = LogReader("s3://bench/logs", MODEL, schema, row_cap=10**9)
+        s3_reader = LogReader("s3://bench/logs", MODEL, typed, row_cap=10**9)
         s3_seconds, s3_ours = timed(lambda: s3_reader.read(window))
         assert len(s3_naive) == len(s3_ours.frame) == args.rows
         print(

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from deployments.lambda_handler.contract import SERVING_FILES
+
 HANDLER_PACKAGE = Path(__file__).resolve().parent / "lambda_handler"
 HANDLER = "lambda_handler.app.handler"
-SERVING_FILES = ("model.onnx", "schema.json", "metadata.json")
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_PYTHON_VERSION = "3.12"
 # onnxruntime ships manylinux_2_28 wheels only, so the runtime must be on Amazon Linux 2023.

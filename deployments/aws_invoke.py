@@ -1,9 +1,9 @@
 """Call deployed function versions: through Lambda on AWS, or locally from the recorded artifact.
 
-`lambda_invoker` is the smoke-test invoker on real AWS. `LocalVersionRunner` fetches the exact
-zip a version was published from (the S3 key its Description records, checked against the
-version's `CodeSha256`) and runs it in the local runner. Tests use it because moto cannot run
-Lambda code without Docker; people use it to debug a version with its own configuration.
+`lambda_invoker` is the smoke-test invoker on real AWS. `run_deployed_version` fetches the
+exact zip a version was published from (the S3 key its Description records, checked against
+the version's `CodeSha256`) and runs it in the local runner, to debug a version with its own
+configuration (and, in tests, because moto cannot run Lambda code without Docker).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from deployments.aws_target import ArtifactRecord
 from deployments.local_runner import LocalFunction, unpack_artifact
@@ -112,64 +112,3 @@ def run_deployed_version(
     code_dir = unpack_artifact(artifact, work_dir / artifact.stem)
     variables = lambda_environment(configuration, code_dir, lambda_client.meta.region_name, environment)
     return LocalFunction(code_dir, layer_dirs, variables, handler=configuration["Handler"], log_file=log_file)
-
-
-class LocalVersionRunner:
-    """An `Invoker` that runs deployed versions locally, one warm process per version.
-
-    A qualifier is resolved on every call, so `live` follows the alias as it moves.
-    """
-
-    def __init__(
-        self,
-        lambda_client: Any,
-        s3_client: Any,
-        function_name: str,
-        work_dir: Path,
-        layer_dirs: list[Path],
-        environment: Mapping[str, str],
-        *,
-        log_file: Path | None = None,
-    ) -> None:
-        self.lambda_client = lambda_client
-        self.s3_client = s3_client
-        self.function_name = function_name
-        self.work_dir = work_dir
-        self.layer_dirs = layer_dirs
-        self.environment = dict(environment)
-        self.log_file = log_file
-        self._functions: dict[tuple[str, str], LocalFunction] = {}
-
-    def _function(self, qualifier: str) -> LocalFunction:
-        configuration = self.lambda_client.get_function_configuration(
-            FunctionName=self.function_name, Qualifier=qualifier
-        )
-        key = (str(configuration["Version"]), str(configuration["CodeSha256"]))
-        if key not in self._functions:
-            self._functions[key] = run_deployed_version(
-                self.lambda_client,
-                self.s3_client,
-                self.function_name,
-                key[0],
-                self.work_dir,
-                self.layer_dirs,
-                self.environment,
-                log_file=self.log_file,
-            )
-        return self._functions[key]
-
-    def __call__(self, version: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Answer one event with the given version or alias."""
-        return self._function(version).invoke(event)
-
-    def close(self) -> None:
-        """Stop every started process."""
-        for function in self._functions.values():
-            function.close()
-        self._functions.clear()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

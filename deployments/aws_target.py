@@ -23,6 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from deployments.artifact import HANDLER, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Artifact
+from deployments.lambda_handler.contract import LIVE_ALIAS, PREDICTIONS_PREFIX
 from deployments.local_runner import http_event
 from deployments.smoke import smoke_test
 
@@ -30,7 +31,7 @@ IAM_DIR = Path(__file__).resolve().parent / "iam"
 EXECUTION_POLICY = IAM_DIR / "lambda-execution-policy.json"
 TRUST_POLICY = IAM_DIR / "lambda-trust-policy.json"
 DEPLOYER_POLICY = IAM_DIR / "deployer-policy.json"
-ALIAS = "live"
+ALIAS = LIVE_ALIAS
 ROUTE_KEYS = ("POST /predict", "GET /schema", "GET /health")
 DEFAULT_STAGE = "$default"
 DESCRIPTION_LIMIT = 256  # Lambda's limit for version and layer version descriptions
@@ -251,7 +252,7 @@ def execution_policy(
     location = _storage_location(environment.get("STORAGE_URL", ""))
     prediction_prefix = None
     if location is not None:
-        prediction_prefix = "/".join(part for part in (location[1], "predictions") if part) + "/"
+        prediction_prefix = "/".join(part for part in (location[1], PREDICTIONS_PREFIX) if part) + "/"
     return render_policy(
         EXECUTION_POLICY,
         {

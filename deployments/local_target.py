@@ -26,11 +26,10 @@ from deployments.artifact import (
     host_python_version,
     pinned_requirements,
 )
+from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.local_runner import FunctionError, LocalFunction, unpack_artifact
 from deployments.result import DeploymentResult
 from deployments.smoke import SmokeTestError, smoke_test
-
-LIVE_ALIAS = "live"
 
 
 def local_layers(cache_dir: Path) -> list[Path]:

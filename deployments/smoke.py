@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from deployments.lambda_handler.contract import SMOKE_PREFIX
 from deployments.local_runner import http_event
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
-SMOKE_REQUEST_PREFIX = "smoke-"
 
 
 class SmokeTestError(RuntimeError):
@@ -44,7 +44,7 @@ def smoke_test(invoke: Invoke, example: dict[str, Any], model_version: str) -> d
     if str(health.get("model_version")) != str(model_version):
         msg = f"health reports model version {health.get('model_version')}, expected {model_version}"
         raise SmokeTestError(msg)
-    request_id = f"{SMOKE_REQUEST_PREFIX}{uuid.uuid4().hex}"
+    request_id = f"{SMOKE_PREFIX}{uuid.uuid4().hex}"
     body = json.dumps({"instances": [example]})
     answer = _call(invoke, http_event("POST", "/predict", body, request_id=request_id))
     predictions = answer.get("predictions") or []

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     _quiet()
     import pandas as pd
 
+    from deployments.lambda_handler.contract import CHAMPION_ALIAS, ServingSchema
     from deployments.local_target import LocalDeployer
     from flows.monitoring import monitor_model
     from flows.training import train_model
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     from tasks.data import normalise_columns, read_table
     from tasks.dataset import AMES_SPEC
     from tasks.monitoring import served_text
-    from tasks.registry import CHAMPION_ALIAS, mlflow_client
+    from tasks.registry import mlflow_client
     from tasks.settings import PROJECT_ROOT, load_settings
 
     started = time.perf_counter()
@@ -160,8 +161,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
             f"GET /health -> {health['model_name']} v{health['model_version']}; GET /schema -> {len(schema['features'])} inputs",
         )
 
-        numeric = {f["name"] for f in schema["features"] if f["type"] == "number"}
-        instances = to_instances(later, schema)
+        numeric = set(ServingSchema.from_dict(schema).numeric)
+        instances = to_instances(later, ServingSchema.from_dict(schema))
         if args.shift != 1:
             instances = [shifted(instance, numeric, args.shift) for instance in instances]
         say(
@@ -224,10 +225,11 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
 
 
 def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, seconds: float) -> None:
+    from deployments.lambda_handler.contract import CHAMPION_ALIAS
     from tasks.registry import mlflow_client
 
     client = mlflow_client(settings.tracking_uri)
-    champion = str(client.get_model_version_by_alias(model, "champion").version)
+    champion = str(client.get_model_version_by_alias(model, CHAMPION_ALIAS).version)
     live = deployer.live_version()
     live_model = str(deployer.version_info(live)["model_version"]) if live else None
     say(f"Summary ({seconds:.0f} s)")
@@ -237,7 +239,7 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
         marks = [
             name
             for name, on in (
-                ("champion", str(version.version) == champion),
+                (CHAMPION_ALIAS, str(version.version) == champion),
                 ("live", str(version.version) == live_model),
             )
             if on

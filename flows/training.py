@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from deployments.lambda_handler.contract import PREDICTIONS_PREFIX
 from flows.deploy import deploy_model
 from tasks.candidates import FAMILIES
 from tasks.dataset import DatasetSpec, load_dataset_spec
@@ -84,7 +85,7 @@ def train_model(
         split.train,
         data.target,
         production,
-        join_url(settings.storage, "predictions", name),
+        join_url(settings.storage, PREDICTIONS_PREFIX, name),
     )
     record = record_training(
         context,

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from deployments.lambda_handler.contract import LABEL_FIELDS, LABELS_PREFIX, ServingSchema
 from monitoring.window import Window
 from tasks.storage import filesystem, join_url, write_bytes
-
-LABEL_COLUMNS = ("request_id", "row", "actual")
 
 
 class LabelError(ValueError):
@@ -39,7 +38,7 @@ def _check(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     if missing:
         msg = f"labels need columns request_id, actual (and optionally row); missing: {', '.join(missing)}"
         raise LabelError(msg)
-    frame = frame.assign(row=frame["row"] if "row" in frame.columns else 0)[list(LABEL_COLUMNS)]
+    frame = frame.assign(row=frame["row"] if "row" in frame.columns else 0)[list(LABEL_FIELDS)]
     if frame["request_id"].isna().any() or frame["actual"].isna().any():
         rows = frame.index[frame["request_id"].isna() | frame["actual"].isna()][:3].tolist()
         msg = f"labels have empty request_id or actual (rows {[r + 1 for r in rows]})"
@@ -67,7 +66,11 @@ def upload_labels(
     checked = _check(frame, task)
     at = (now or datetime.now(UTC)).astimezone(UTC)
     url = join_url(
-        storage_url, "labels", model_name, f"dt={at:%Y-%m-%d}", f"{at:%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl"
+        storage_url,
+        LABELS_PREFIX,
+        model_name,
+        f"dt={at:%Y-%m-%d}",
+        f"{at:%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl",
     )
     lines = (json.dumps(record) for record in checked.to_dict("records"))
     return write_bytes(url, ("\n".join(lines) + "\n").encode())
@@ -88,7 +91,7 @@ def read_labels(
     keys: list[str] = []
     day = window.start.replace(hour=0, minute=0, second=0, microsecond=0)
     while day <= now:
-        _, prefix = filesystem(join_url(storage_url, "labels", model_name, f"dt={day:%Y-%m-%d}"))
+        _, prefix = filesystem(join_url(storage_url, LABELS_PREFIX, model_name, f"dt={day:%Y-%m-%d}"))
         with contextlib.suppress(FileNotFoundError):
             keys += sorted(path for path in fs.ls(prefix, detail=False) if path.endswith(".jsonl"))
         day += timedelta(days=1)
@@ -109,7 +112,7 @@ def read_labels(
     labels = labels.dropna(subset=["request_id", "actual"]).assign(
         row=lambda f: f["row"].fillna(0).astype("int64")
     )
-    return labels.drop_duplicates(subset=["request_id", "row"], keep="last")[list(LABEL_COLUMNS)]
+    return labels.drop_duplicates(subset=["request_id", "row"], keep="last")[list(LABEL_FIELDS)]
 
 
 def join_labels(logs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -121,9 +124,8 @@ def join_labels(logs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     """Upload a CSV of labels for the configured model."""
-    from tasks.bundle import read_schema
-    from tasks.deploy import fetch_bundle
     from tasks.errors import UsageError, run_command
+    from tasks.registry import fetch_bundle
     from tasks.settings import load_settings
 
     parser = argparse.ArgumentParser(description="Upload ground-truth labels for logged predictions.")
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         model = args.model or settings.model_name
         with tempfile.TemporaryDirectory() as folder:
             bundle, _ = fetch_bundle(settings.tracking_uri, model, None, Path(folder))
-            task = read_schema(bundle).task
+            task = ServingSchema.load(bundle).task
         try:
             frame = pd.read_csv(args.csv, dtype={"request_id": str})
         except FileNotFoundError:

@@ -23,17 +23,19 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from monitoring.records import (
-    BATCH_SOURCE,
+from deployments.lambda_handler.contract import (
+    BATCH,
+    COMPACTED_PREFIX,
+    PROBABILITIES,
     PROBABILITY,
-    REQUIRED_KEYS,
+    REQUIRED_FIELDS,
     SMOKE_PREFIX,
     SOURCE,
-    BadRecordError,
-    feature_types,
-    parse_line,
-    record_schema,
+    ServingSchema,
+    compacted_key,
+    hour_partition,
 )
+from monitoring.records import BadRecordError, feature_types, parse_line, record_schema
 from monitoring.window import Window
 from tasks.storage import filesystem, join_url, s3_client, to_url, write_bytes
 
@@ -98,12 +100,12 @@ class PredictionLogs:
 
 def raw_partition(root: str, model: str, hour: datetime) -> str:
     """Where the handler writes one hour of a model's prediction logs."""
-    return join_url(root, "predictions", model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}")
+    return join_url(root, hour_partition(model, hour))
 
 
 def compacted_object(root: str, model: str, hour: datetime) -> str:
     """Where a closed hour's compacted Parquet copy lives (a prefix of its own, for lifecycle rules)."""
-    return join_url(root, "predictions-compacted", model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}.parquet")
+    return join_url(root, compacted_key(model, hour))
 
 
 class LogReader:
@@ -113,7 +115,7 @@ class LogReader:
         self,
         storage_url: str,
         model_name: str,
-        schema: dict[str, Any],
+        schema: ServingSchema,
         row_cap: int = 50_000,
         *,
         include_batch: bool = False,
@@ -127,7 +129,7 @@ class LogReader:
         self.arrow_schema = record_schema(schema)
         self.fs, _ = filesystem(self.root)
         self._s3 = s3_client() if self.root.startswith("s3://") else None
-        self.positive_class = schema["classes"][1] if schema["task"] == "classification" else None
+        self.positive_class = schema.positive_class
 
     # listing -----------------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class LogReader:
         found: dict[datetime, str] = {}
         wanted = set(window.hours())
         for day in window.days():
-            prefix = join_url(self.root, "predictions-compacted", self.model, f"dt={day:%Y-%m-%d}")
+            prefix = join_url(self.root, COMPACTED_PREFIX, self.model, f"dt={day:%Y-%m-%d}")
             for path in self._ls(prefix):
                 name = path.rsplit("/", 1)[-1]
                 if name.startswith("hour=") and name.endswith(".parquet"):
@@ -170,7 +172,7 @@ class LogReader:
                 explicit_schema=self.arrow_schema, unexpected_field_behavior="ignore"
             ),
         )
-        for key in REQUIRED_KEYS:
+        for key in REQUIRED_FIELDS:
             if table.column(key).null_count:
                 msg = f"a record has no {key}"
                 raise BadRecordError(msg)
@@ -231,9 +233,9 @@ class LogReader:
         for name, column in zip(flat.column_names, flat.columns, strict=True):
             if name.startswith("features."):
                 columns[name.removeprefix("features.")] = column
-            elif name == f"probabilities.{self.positive_class}":
+            elif name == f"{PROBABILITIES}.{self.positive_class}":
                 columns[PROBABILITY] = column
-            elif not name.startswith("probabilities."):
+            elif not name.startswith(f"{PROBABILITIES}."):
                 columns[name] = column
         return pa.table(columns)
 
@@ -250,15 +252,17 @@ class LogReader:
         if self._s3 is None:
             fetched = self.fs.cat(keys, on_error="return")
             return {key: fetched.get(key, FileNotFoundError(key)) for key in keys}
-        with ThreadPoolExecutor(S3_FETCH_THREADS) as pool:
-            return dict(pool.map(self._get_object, keys))
+        client = self._s3
 
-    def _get_object(self, path: str) -> tuple[str, bytes | Exception]:
-        bucket, key = path.split("/", 1)
-        try:
-            return path, self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as error:  # noqa: BLE001 - any failure sets this one object aside
-            return path, error
+        def get_object(path: str) -> tuple[str, bytes | Exception]:
+            bucket, key = path.split("/", 1)
+            try:
+                return path, client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except Exception as error:  # noqa: BLE001 - any failure sets this one object aside
+                return path, error
+
+        with ThreadPoolExecutor(S3_FETCH_THREADS) as pool:
+            return dict(pool.map(get_object, keys))
 
     def read_keys(self, keys: list[str]) -> tuple[pa.Table, ReadStats]:
         """Fetch and parse a list of objects, chunk by chunk."""
@@ -382,7 +386,7 @@ def _batch_rows(table: pa.Table) -> pa.ChunkedArray:
     """Which rows batch scoring logged (records without a `source` are online traffic)."""
     if SOURCE not in table.column_names:
         return pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])
-    return pc.fill_null(pc.equal(table.column(SOURCE), BATCH_SOURCE), fill_value=False)
+    return pc.fill_null(pc.equal(table.column(SOURCE), BATCH), fill_value=False)
 
 
 def _drop_smoke_tests(table: pa.Table) -> pa.Table:

@@ -8,30 +8,27 @@ from typing import Any
 
 import pyarrow as pa
 
-REQUIRED_KEYS = ("request_id", "row", "timestamp", "model_version", "prediction", "features")
-META_COLUMNS = ("request_id", "row", "timestamp", "model_name", "model_version", "latency_ms")
-PREDICTION = "prediction"
-PROBABILITY = "prediction_probability"
-SMOKE_PREFIX = "smoke-"
-SOURCE = "source"  # "online" (API traffic) or "batch" (batch scoring); absent in older records
-BATCH_SOURCE = "batch"
+from deployments.lambda_handler.contract import (
+    PREDICTION,
+    PROBABILITIES,
+    REQUIRED_FIELDS,
+    SOURCE,
+    ServingSchema,
+)
 
 
 class BadRecordError(ValueError):
     """A log line that is not a valid prediction record."""
 
 
-def feature_types(schema: dict[str, Any]) -> dict[str, pa.DataType]:
+def feature_types(schema: ServingSchema) -> dict[str, pa.DataType]:
     """Arrow type of every model input: float64 for numbers, string for categories."""
-    return {
-        feature["name"]: pa.float64() if feature["type"] == "number" else pa.string()
-        for feature in schema["features"]
-    }
+    return {feature.name: pa.float64() if feature.is_number else pa.string() for feature in schema.features}
 
 
-def record_schema(schema: dict[str, Any]) -> pa.Schema:
+def record_schema(schema: ServingSchema) -> pa.Schema:
     """The Arrow schema of one JSON Lines record for this model."""
-    prediction_type = pa.float64() if schema["task"] == "regression" else pa.string()
+    prediction_type = pa.float64() if schema.task == "regression" else pa.string()
     fields = [
         ("request_id", pa.string()),
         ("row", pa.int64()),
@@ -39,12 +36,12 @@ def record_schema(schema: dict[str, Any]) -> pa.Schema:
         ("model_name", pa.string()),
         ("model_version", pa.string()),
         ("latency_ms", pa.float64()),
-        ("prediction", prediction_type),
+        (PREDICTION, prediction_type),
         (SOURCE, pa.string()),
         ("features", pa.struct(list(feature_types(schema).items()))),
     ]
-    if schema["task"] == "classification":
-        fields.append(("probabilities", pa.struct([(name, pa.float64()) for name in schema["classes"]])))
+    if schema.task == "classification":
+        fields.append((PROBABILITIES, pa.struct([(name, pa.float64()) for name in schema.classes])))
     return pa.schema(fields)
 
 
@@ -75,7 +72,7 @@ def _check_prediction(prediction: Any, task: str) -> None:
         raise BadRecordError(msg)
 
 
-def parse_line(line: bytes, schema: dict[str, Any], types: dict[str, pa.DataType]) -> dict[str, Any]:
+def parse_line(line: bytes, schema: ServingSchema, types: dict[str, pa.DataType]) -> dict[str, Any]:
     """Parse and check one line; raise BadRecordError saying what is wrong."""
     try:
         record = json.loads(line)
@@ -85,7 +82,7 @@ def parse_line(line: bytes, schema: dict[str, Any], types: dict[str, pa.DataType
     if not isinstance(record, dict):
         msg = "not a JSON object"
         raise BadRecordError(msg)
-    missing = [key for key in REQUIRED_KEYS if record.get(key) is None]
+    missing = [key for key in REQUIRED_FIELDS if record.get(key) is None]
     if missing:
         msg = f"missing required keys: {', '.join(missing)}"
         raise BadRecordError(msg)
@@ -95,7 +92,7 @@ def parse_line(line: bytes, schema: dict[str, Any], types: dict[str, pa.DataType
     if isinstance(record["row"], bool) or not isinstance(record["row"], int):
         msg = "row must be an integer"
         raise BadRecordError(msg)
-    _check_prediction(record["prediction"], schema["task"])
+    _check_prediction(record[PREDICTION], schema.task)
     if not isinstance(record["features"], dict):
         msg = "features must be an object"
         raise BadRecordError(msg)

@@ -21,11 +21,10 @@ from evidently.core.report import Snapshot
 from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
 
-from monitoring.records import PREDICTION, PROBABILITY
+from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
 
 NUMERIC_METHOD = "wasserstein"
 CATEGORICAL_METHOD = "jensenshannon"
-ACTUAL = "actual"
 
 
 @dataclass(frozen=True)
@@ -73,21 +72,11 @@ class DriftFigures:
         return len(self.drifted) / len(self.features) if self.features else 0.0
 
 
-def _schema_columns(schema: dict[str, Any]) -> tuple[list[str], list[str]]:
-    numeric = [f["name"] for f in schema["features"] if f["type"] == "number"]
-    categorical = [f["name"] for f in schema["features"] if f["type"] == "category"]
-    return numeric, categorical
-
-
-def _prediction_column(schema: dict[str, Any]) -> str:
-    return PREDICTION if schema["task"] == "regression" else PROBABILITY
-
-
-def model_frame(frame: pd.DataFrame, schema: dict[str, Any], *, with_actual: bool = False) -> pd.DataFrame:
+def model_frame(frame: pd.DataFrame, schema: ServingSchema, *, with_actual: bool = False) -> pd.DataFrame:
     """Features, prediction (and actual) with one representation of missing values."""
-    numeric, categorical = _schema_columns(schema)
-    columns = [*numeric, *categorical, _prediction_column(schema)]
-    if schema["task"] == "classification":
+    numeric, categorical = schema.numeric, schema.categorical
+    columns = [*numeric, *categorical, schema.score_column]
+    if schema.task == "classification":
         columns.append(PREDICTION)
     out = pd.DataFrame(index=frame.index)
     for name in columns:
@@ -101,9 +90,9 @@ def model_frame(frame: pd.DataFrame, schema: dict[str, Any], *, with_actual: boo
     return out.reset_index(drop=True)
 
 
-def _definition(schema: dict[str, Any], *, with_actual: bool) -> DataDefinition:
-    numeric, categorical = _schema_columns(schema)
-    if schema["task"] == "regression":
+def _definition(schema: ServingSchema, *, with_actual: bool) -> DataDefinition:
+    numeric, categorical = schema.numeric, schema.categorical
+    if schema.task == "regression":
         tasks: dict[str, Any] = {
             "regression": [Regression(target=ACTUAL, prediction=PREDICTION)] if with_actual else None
         }
@@ -111,7 +100,7 @@ def _definition(schema: dict[str, Any], *, with_actual: bool) -> DataDefinition:
             numerical_columns=[*numeric, PREDICTION], categorical_columns=categorical, **tasks
         )
     classification = (
-        [BinaryClassification(target=ACTUAL, prediction_labels=PREDICTION, pos_label=schema["classes"][1])]
+        [BinaryClassification(target=ACTUAL, prediction_labels=PREDICTION, pos_label=schema.positive_class)]
         if with_actual
         else None
     )
@@ -134,12 +123,11 @@ def _drift_scores(snapshot: Snapshot) -> dict[str, ColumnDrift]:
 
 
 def build_drift_report(
-    current: pd.DataFrame, reference: pd.DataFrame, schema: dict[str, Any], thresholds: DriftThresholds
+    current: pd.DataFrame, reference: pd.DataFrame, schema: ServingSchema, thresholds: DriftThresholds
 ) -> tuple[Snapshot, DriftFigures]:
     """Feature and prediction drift plus data-quality summaries of the window against the reference."""
-    numeric, categorical = _schema_columns(schema)
-    features = [*numeric, *categorical]
-    prediction = _prediction_column(schema)
+    features = [*schema.numeric, *schema.categorical]
+    prediction = schema.score_column
     current_data = model_frame(current, schema)
     reference_data = model_frame(reference, schema)
     definition = _definition(schema, with_actual=False)
@@ -173,16 +161,16 @@ def build_drift_report(
     return snapshot, figures
 
 
-def build_quality_report(labelled: pd.DataFrame, reference: pd.DataFrame, schema: dict[str, Any]) -> Snapshot:
+def build_quality_report(labelled: pd.DataFrame, reference: pd.DataFrame, schema: ServingSchema) -> Snapshot:
     """Regression or classification quality of the live model on labelled rows, next to training's."""
-    target = schema["target"]
+    target = schema.target
     current_data = model_frame(labelled, schema, with_actual=True)
     reference_data = model_frame(reference.assign(**{ACTUAL: reference[target]}), schema, with_actual=True)
-    if schema["task"] == "classification":
+    if schema.task == "classification":
         current_data[ACTUAL] = current_data[ACTUAL].astype(str)
-        reference_data[ACTUAL] = reference_data[ACTUAL].map(lambda v: schema["classes"][int(v)])
+        reference_data[ACTUAL] = reference_data[ACTUAL].map(lambda v: schema.classes[int(v)])
     definition = _definition(schema, with_actual=True)
-    preset = RegressionPreset() if schema["task"] == "regression" else ClassificationPreset()
+    preset = RegressionPreset() if schema.task == "regression" else ClassificationPreset()
     return Report([preset]).run(
         Dataset.from_pandas(current_data, data_definition=definition),
         Dataset.from_pandas(reference_data, data_definition=definition),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitoring.window import parse_time
 from tasks.storage import filesystem, join_url, write_bytes
@@ -27,18 +28,21 @@ def state_url(storage_url: str, model_name: str) -> str:
     return join_url(storage_url, "monitoring", model_name, "retrain-state.json")
 
 
-def last_trigger(storage_url: str, model_name: str) -> dict | None:
+def last_trigger(storage_url: str, model_name: str) -> dict[str, Any] | None:
     """The recorded last trigger, or None."""
     fs, path = filesystem(state_url(storage_url, model_name))
     try:
-        return json.loads(fs.cat_file(path))
+        state: dict[str, Any] = json.loads(fs.cat_file(path))
     except FileNotFoundError:
         return None
     except ValueError:
         return None  # an unreadable state file must not block retraining forever
+    return state
 
 
-def check_guard(last: dict | None, now: datetime, cooldown: timedelta, runs_in_flight: int) -> GuardDecision:
+def check_guard(
+    last: dict[str, Any] | None, now: datetime, cooldown: timedelta, runs_in_flight: int
+) -> GuardDecision:
     """Refuse while a training run is in flight or the last trigger is within the cooldown."""
     if runs_in_flight:
         return GuardDecision(allowed=False, reason=f"{runs_in_flight} training run(s) already in flight")
@@ -52,7 +56,7 @@ def check_guard(last: dict | None, now: datetime, cooldown: timedelta, runs_in_f
     return GuardDecision(allowed=True, reason="no training in flight and the cooldown has passed")
 
 
-def record_trigger(storage_url: str, model_name: str, now: datetime, detail: dict) -> None:
+def record_trigger(storage_url: str, model_name: str, now: datetime, detail: dict[str, Any]) -> None:
     """Record that a retrain was started now."""
     payload = {"triggered_at": now.isoformat(), **detail}
     write_bytes(state_url(storage_url, model_name), json.dumps(payload, indent=2).encode())

@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from deployments.lambda_handler.contract import BATCH, ServingSchema
 from deployments.lambda_handler.validation import RequestError, rules_from_schema, validate_instances
 from deployments.targets import live_function
 from tasks.data import PARQUET_SUFFIXES, normalise_columns, read_table
@@ -59,10 +60,10 @@ def _value(value: Any, *, numeric: bool) -> Any:
     return value
 
 
-def to_instances(frame: pd.DataFrame, schema: dict[str, Any]) -> list[dict[str, Any]]:
+def to_instances(frame: pd.DataFrame, schema: ServingSchema) -> list[dict[str, Any]]:
     """Request instances from table rows: the schema's columns, numbers parsed, missing left out."""
-    numeric = {f["name"] for f in schema["features"] if f["type"] == "number"}
-    columns = [f["name"] for f in schema["features"] if f["name"] in frame.columns]
+    numeric = set(schema.numeric)
+    columns = [name for name in schema.names if name in frame.columns]
     return [
         {
             key: _value(value, numeric=key in numeric)
@@ -73,7 +74,7 @@ def to_instances(frame: pd.DataFrame, schema: dict[str, Any]) -> list[dict[str, 
     ]
 
 
-def split_valid(instances: list[dict[str, Any]], schema: dict[str, Any]) -> tuple[list[int], dict[int, str]]:
+def split_valid(instances: list[dict[str, Any]], schema: ServingSchema) -> tuple[list[int], dict[int, str]]:
     """Positions of instances that pass the serving validation, and why each other one does not."""
     rules = rules_from_schema(schema)
     valid, rejected = [], {}
@@ -94,7 +95,7 @@ def score_rows(
     results = []
     for start in range(0, len(instances), BATCH_ROWS):
         chunk = instances[start : start + BATCH_ROWS]
-        response = invoke({"instances": chunk, "source": "batch"})
+        response = invoke({"instances": chunk, "source": BATCH})
         body = json.loads(response["body"])
         if response["statusCode"] != 200:  # noqa: PLR2004
             msg = f"the live function refused a batch: {body.get('error')}"
@@ -109,7 +110,7 @@ def score_rows(
 
 @task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def score_source(
-    settings: Settings, model_name: str, source: str, schema: dict[str, Any], run_name: str
+    settings: Settings, model_name: str, source: str, schema: ServingSchema, run_name: str
 ) -> BatchResult:
     """Score every file of the source with the live function and write Parquet under `batch/`."""
     logger = get_run_logger()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tasks.data import MISSING_CATEGORY, PreparedData
+from deployments.lambda_handler.contract import (
+    METADATA_FILE,
+    MISSING_CATEGORY,
+    MODEL_FILE,
+    PREDICTION,
+    PROBABILITY,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+)
+from tasks.data import PreparedData
 
-MODEL_FILE = "model.onnx"
-SCHEMA_FILE = "schema.json"
-METADATA_FILE = "metadata.json"
-REFERENCE_FILE = "reference.parquet"
-PREDICTION_COLUMN = "prediction"
-PROBABILITY_COLUMN = "prediction_probability"
 SCHEMA_VERSION = 1
 
 
@@ -135,9 +137,9 @@ def reference_sample(
 
 def _prediction_columns(data: PreparedData, scores: np.ndarray) -> dict[str, Any]:
     if data.task == "regression":
-        return {PREDICTION_COLUMN: scores}
+        return {PREDICTION: scores}
     labels = np.where(scores >= 0.5, data.classes[1], data.classes[0])  # noqa: PLR2004
-    return {PREDICTION_COLUMN: labels, PROBABILITY_COLUMN: scores}
+    return {PREDICTION: labels, PROBABILITY: scores}
 
 
 def write_bundle(
@@ -159,8 +161,3 @@ def write_bundle(
 def sha256_hex(payload: bytes) -> str:
     """Hex sha256 of some bytes."""
     return hashlib.sha256(payload).hexdigest()
-
-
-def read_schema(directory: Path) -> ModelSchema:
-    """Load `schema.json` from a bundle directory."""
-    return ModelSchema.model_validate(json.loads((directory / SCHEMA_FILE).read_text("utf-8")))

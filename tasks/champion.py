@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from tasks.bundle import MODEL_FILE, read_schema
+from deployments.lambda_handler.contract import CHAMPION_ALIAS, MODEL_FILE, ServingSchema
 from tasks.data import PreparedData
 from tasks.evaluate import holdout_metrics, primary_score
 from tasks.onnx_export import create_session, onnx_scores
-from tasks.registry import CHAMPION_ALIAS, download_bundle, version_by_alias
+from tasks.registry import download_bundle, version_by_alias
 
 
 class IncompatibleChampionError(RuntimeError):
@@ -38,7 +38,7 @@ def score_champion(
         return None
     with tempfile.TemporaryDirectory() as folder:
         bundle = download_bundle(client, version, Path(folder))
-        schema = read_schema(bundle)
+        schema = ServingSchema.load(bundle)
         model = (bundle / MODEL_FILE).read_bytes()
     if schema.task != data.task or schema.target != data.target:
         msg = (
@@ -46,13 +46,11 @@ def score_champion(
             f"this run predicts {data.target!r} ({data.task})"
         )
         raise IncompatibleChampionError(msg)
-    numeric = [feature.name for feature in schema.features if feature.type == "number"]
-    categorical = [feature.name for feature in schema.features if feature.type == "category"]
-    absent = sorted(set(numeric + categorical) - set(holdout.columns))
+    absent = sorted(set(schema.names) - set(holdout.columns))
     if absent:
         msg = f"champion v{version.version} needs columns this data lacks: {', '.join(absent)}"
         raise IncompatibleChampionError(msg)
-    scores = onnx_scores(create_session(model), holdout, numeric, categorical, data.task)
+    scores = onnx_scores(create_session(model), holdout, schema.numeric, schema.categorical, data.task)
     metrics = holdout_metrics(data.task, holdout[data.target].to_numpy(), scores)
     _, score, _ = primary_score(data.task, metrics)
     return ChampionScore(str(version.version), metrics, score)

@@ -10,12 +10,12 @@ import fsspec
 import numpy as np
 import pandas as pd
 
+from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.dataset import DatasetSpec, TaskType, normalise_column_name
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NUMERIC_SHARE_FOR_TYPO = 0.9
 MAX_EXAMPLES = 3
-MISSING_CATEGORY = ""
 
 
 class DataValidationError(ValueError):

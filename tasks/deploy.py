@@ -11,34 +11,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from deployments.artifact import Artifact, build_function_zip
+from deployments.lambda_handler.contract import SCHEMA_FILE
 from deployments.result import DeploymentResult
 from deployments.targets import deployer_for
-from tasks.bundle import SCHEMA_FILE
-from tasks.errors import TRANSIENT_RETRIES, NoChampionError
-from tasks.registry import (
-    CHAMPION_ALIAS,
-    download_bundle,
-    mlflow_client,
-    registered_version,
-    version_by_alias,
-)
+from tasks.errors import TRANSIENT_RETRIES
+from tasks.registry import fetch_bundle
 from tasks.settings import Settings
-
-
-def fetch_bundle(
-    tracking_uri: str, model_name: str, model_version: str | None, destination: Path
-) -> tuple[Path, str]:
-    """Download the bundle of a model version (the champion by default); return it and the version."""
-    client = mlflow_client(tracking_uri)
-    if model_version is None:
-        version = version_by_alias(client, model_name, CHAMPION_ALIAS)
-        if version is None:
-            msg = f"{model_name} has no champion yet (MLOPS_MODEL_NAME); run the training flow first"
-            raise NoChampionError(msg)
-    else:
-        version = registered_version(client, model_name, model_version)
-    folder = destination / model_name / str(version.version)
-    return download_bundle(client, version, folder), str(version.version)
 
 
 @task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)

@@ -16,19 +16,24 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from deployments.lambda_handler.contract import (
+    ACTUAL,
+    METADATA_FILE,
+    PROBABILITY,
+    REFERENCE_FILE,
+    ServingSchema,
+)
 from monitoring.compaction import compact_closed_hours
 from monitoring.decision import Verdict, decide
 from monitoring.labels import join_labels, read_labels
 from monitoring.reader import LogReader, PredictionLogs
-from monitoring.report import ACTUAL, DriftFigures, DriftThresholds, build_drift_report, build_quality_report
+from monitoring.report import DriftFigures, DriftThresholds, build_drift_report, build_quality_report
 from monitoring.report_server import report_address
 from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, record_trigger
 from monitoring.window import Window
-from tasks.bundle import METADATA_FILE, REFERENCE_FILE, SCHEMA_FILE
-from tasks.deploy import fetch_bundle
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.evaluate import holdout_metrics, primary_score
-from tasks.registry import ensure_experiment, mlflow_client
+from tasks.registry import ensure_experiment, fetch_bundle, mlflow_client
 from tasks.settings import Settings
 from tasks.storage import join_url, s3_client, write_bytes
 
@@ -42,7 +47,7 @@ class ModelContext:
 
     model_name: str
     version: str
-    schema: dict[str, Any]
+    schema: ServingSchema
     reference: pd.DataFrame
     holdout_metrics: dict[str, float]
 
@@ -82,7 +87,7 @@ def load_model_context(settings: Settings, model_name: str, version: str | None 
     """Fetch a registered version's bundle (the champion by default) and read what monitoring needs."""
     with tempfile.TemporaryDirectory() as folder:
         bundle, resolved = fetch_bundle(settings.tracking_uri, model_name, version, Path(folder))
-        schema = json.loads((bundle / SCHEMA_FILE).read_text("utf-8"))
+        schema = ServingSchema.load(bundle)
         reference = pd.read_parquet(bundle / REFERENCE_FILE)
         metadata = json.loads((bundle / METADATA_FILE).read_text("utf-8"))
     return ModelContext(model_name, resolved, schema, reference, metadata.get("metrics", {}))
@@ -172,16 +177,16 @@ def live_quality(
     if len(labelled) < min_rows:
         return {}, None
     schema = context.schema
-    if schema["task"] == "regression":
+    if schema.task == "regression":
         actual = pd.to_numeric(labelled[ACTUAL]).to_numpy()
         scores = labelled["prediction"].to_numpy(dtype="float64")
     else:
-        actual = (labelled[ACTUAL].astype(str) == schema["classes"][1]).astype("int64").to_numpy()
-        scores = labelled["prediction_probability"].to_numpy(dtype="float64")
+        actual = (labelled[ACTUAL].astype(str) == schema.positive_class).astype("int64").to_numpy()
+        scores = labelled[PROBABILITY].to_numpy(dtype="float64")
         if len(set(actual)) < 2:  # noqa: PLR2004 - ROC AUC needs both classes
             return {}, None
-    metrics = holdout_metrics(schema["task"], actual, scores)
-    name, live, higher_is_better = primary_score(schema["task"], metrics)
+    metrics = holdout_metrics(schema.task, actual, scores)
+    name, live, higher_is_better = primary_score(schema.task, metrics)
     baseline = context.holdout_metrics.get(name)
     if baseline is None:
         return metrics, None

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from deployments.lambda_handler.contract import ACTUAL, MISSING_CATEGORY, ServingSchema
 from monitoring.labels import join_labels, read_labels
 from monitoring.reader import LogReader
-from monitoring.report import ACTUAL
 from monitoring.window import Window
-from tasks.data import MISSING_CATEGORY, PreparedData
+from tasks.data import PreparedData
 
 
 def labelled_production_rows(
-    storage_url: str, model_name: str, schema: dict, window: Window, row_cap: int
+    storage_url: str, model_name: str, schema: ServingSchema, window: Window, row_cap: int
 ) -> pd.DataFrame:
-    """Every logged row of the window that has a label, with an `actual` column."""
-    logs = LogReader(storage_url, model_name, schema, row_cap=row_cap).read(window)
+    """Every logged row of the window that has a label (batch-scored rows too), with an `actual` column."""
+    logs = LogReader(storage_url, model_name, schema, row_cap=row_cap, include_batch=True).read(window)
     joined = join_labels(logs.frame, read_labels(storage_url, model_name, window))
     return joined[joined[ACTUAL].notna()].reset_index(drop=True)
 

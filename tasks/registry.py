@@ -10,7 +10,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-CHAMPION_ALIAS = "champion"
+from deployments.lambda_handler.contract import CHAMPION_ALIAS
+from tasks.errors import NoChampionError
+
 BUNDLE_PATH = "bundle"
 
 
@@ -47,8 +49,6 @@ def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> Model
 
 def registered_version(client: MlflowClient, model_name: str, version: str) -> ModelVersion:
     """A registered version; a missing one is an error that lists the versions there are."""
-    from tasks.errors import NoChampionError
-
     try:
         return client.get_model_version(model_name, version)
     except MlflowException as error:
@@ -68,3 +68,19 @@ def download_bundle(client: MlflowClient, version: ModelVersion, destination: Pa
     destination.mkdir(parents=True, exist_ok=True)
     path = client.download_artifacts(version.run_id, BUNDLE_PATH, str(destination))
     return Path(path)
+
+
+def fetch_bundle(
+    tracking_uri: str, model_name: str, model_version: str | None, destination: Path
+) -> tuple[Path, str]:
+    """Download the bundle of a model version (the champion by default); return it and the version."""
+    client = mlflow_client(tracking_uri)
+    if model_version is None:
+        version = version_by_alias(client, model_name, CHAMPION_ALIAS)
+        if version is None:
+            msg = f"{model_name} has no champion yet (MLOPS_MODEL_NAME); run the training flow first"
+            raise NoChampionError(msg)
+    else:
+        version = registered_version(client, model_name, model_version)
+    folder = destination / model_name / str(version.version)
+    return download_bundle(client, version, folder), str(version.version)

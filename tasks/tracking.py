@@ -11,6 +11,7 @@ import pandas as pd
 import skops.io
 from mlflow.models import infer_signature
 
+from deployments.lambda_handler.contract import CHAMPION_ALIAS
 from tasks.bundle import (
     BundleMetadata,
     ModelSchema,
@@ -19,7 +20,7 @@ from tasks.bundle import (
 )
 from tasks.candidate_selection import DeployableModel, FittedCandidate
 from tasks.promotion import PromotionDecision
-from tasks.registry import BUNDLE_PATH, CHAMPION_ALIAS, ensure_experiment, mlflow_client
+from tasks.registry import BUNDLE_PATH, ensure_experiment, mlflow_client
 from tasks.snapshot import Snapshot
 
 # Pinned so MLflow does not resolve requirements by importing the model (saves seconds per run).

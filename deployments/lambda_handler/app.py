@@ -16,14 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import load_config
+from .contract import ONLINE, SOURCES
 from .model import Model
 from .sinks import build_sink
 from .validation import RequestError, instances_from_body, parse_json, validate_instances
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._=-]")
-# Where a logged row came from. HTTP API requests are always "online"; a direct invocation
-# (it needs lambda:InvokeFunction, which the API's clients do not have) may say "batch".
-SOURCES = ("online", "batch")
 
 CONFIG = load_config()
 MODEL = Model(CONFIG.model_dir)
@@ -79,7 +77,7 @@ def _body(event: dict[str, Any]) -> str | bytes:
     return body
 
 
-def predict(body: Any, request_id: str, started: float, source: str = "online") -> dict[str, Any]:
+def predict(body: Any, request_id: str, started: float, source: str = ONLINE) -> dict[str, Any]:
     """Validate, predict and log; the log is written before the answer is returned."""
     batch = validate_instances(instances_from_body(body, CONFIG.max_batch_rows), MODEL.rules)
     predictions = MODEL.predict(batch)
@@ -115,10 +113,14 @@ def predict(body: Any, request_id: str, started: float, source: str = "online") 
 
 
 def _direct_source(event: dict[str, Any]) -> str:
-    """The `source` a direct invocation of `{"instances": [...]}` declares (default "online")."""
+    """The `source` a direct invocation of `{"instances": [...]}` declares (default "online").
+
+    HTTP API requests are always online; only a direct invocation (it needs
+    lambda:InvokeFunction, which the API's clients do not have) may say "batch".
+    """
     if "instances" not in event:
-        return "online"
-    source = event.get("source", "online")
+        return ONLINE
+    source = event.get("source", ONLINE)
     if source not in SOURCES:
         msg = f"'source' must be one of {', '.join(SOURCES)}, got {source!r}"
         raise RequestError(msg, field="source")

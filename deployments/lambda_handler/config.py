@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .contract import MODEL_FILE
+
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024  # under Lambda's 6 MB synchronous payload limit
 
@@ -40,8 +42,8 @@ def _positive_int(name: str, default: int) -> int:
 def load_config() -> FunctionConfig:
     """Read the function's environment; fail the cold start with a clear message."""
     model_dir = Path(os.environ.get("MODEL_DIR", Path(__file__).resolve().parent.parent / "model"))
-    if not (model_dir / "model.onnx").is_file():
-        msg = f"MODEL_DIR {model_dir} does not contain model.onnx"
+    if not (model_dir / MODEL_FILE).is_file():
+        msg = f"MODEL_DIR {model_dir} does not contain {MODEL_FILE}"
         raise ConfigurationError(msg)
     storage_url = os.environ.get("STORAGE_URL", "").rstrip("/")
     firehose_stream = os.environ.get("FIREHOSE_STREAM") or None

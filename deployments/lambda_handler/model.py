@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
+from .contract import METADATA_FILE, MODEL_FILE, SCHEMA_FILE, ServingSchema
 from .validation import FeatureRule, ValidatedBatch, rules_from_schema
 
 
@@ -25,19 +26,20 @@ class Model:
     """An onnxruntime session plus what the schema and metadata say about it."""
 
     def __init__(self, model_dir: Path) -> None:
-        self.schema: dict[str, Any] = json.loads((model_dir / "schema.json").read_text("utf-8"))
-        metadata_path = model_dir / "metadata.json"
+        self.schema: dict[str, Any] = json.loads((model_dir / SCHEMA_FILE).read_text("utf-8"))
+        self.spec = ServingSchema.from_dict(self.schema)
+        metadata_path = model_dir / METADATA_FILE
         metadata = json.loads(metadata_path.read_text("utf-8")) if metadata_path.is_file() else {}
         self.name: str = metadata.get("model_name", "unknown")
         self.version: str = str(metadata.get("model_version") or "unregistered")
-        self.task: str = self.schema["task"]
-        self.classes: list[str] = list(self.schema.get("classes") or [])
-        self.rules: list[FeatureRule] = rules_from_schema(self.schema)
+        self.task: str = self.spec.task
+        self.classes: list[str] = list(self.spec.classes)
+        self.rules: list[FeatureRule] = rules_from_schema(self.spec)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
-            str(model_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+            str(model_dir / MODEL_FILE), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
     def predict(self, batch: ValidatedBatch) -> Predictions:

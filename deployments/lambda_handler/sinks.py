@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+from .contract import prediction_key
+
 FIREHOSE_BATCH_RECORDS = 500  # PutRecordBatch limit
 FIREHOSE_BATCH_BYTES = 4 * 1024 * 1024
 
@@ -18,11 +20,6 @@ class Sink(Protocol):
     def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
         """Store the records; return where they went."""
         ...
-
-
-def prediction_key(model_name: str, request_id: str, at: datetime) -> str:
-    """`predictions/<model>/dt=YYYY-MM-DD/hour=HH/<request-id>.jsonl` under the storage root."""
-    return f"predictions/{model_name}/dt={at:%Y-%m-%d}/hour={at:%H}/{request_id}.jsonl"
 
 
 def encode_records(records: list[dict[str, Any]]) -> bytes:

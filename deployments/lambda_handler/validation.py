@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from .contract import MISSING_CATEGORY, ServingSchema
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-MISSING_CATEGORY = ""
 
 
 class RequestError(ValueError):
@@ -69,16 +70,16 @@ def parse_json(text: str | bytes) -> Any:
         raise RequestError(msg) from None
 
 
-def rules_from_schema(schema: dict[str, Any]) -> list[FeatureRule]:
-    """Validation rules for each feature in `schema.json`."""
+def rules_from_schema(schema: ServingSchema) -> list[FeatureRule]:
+    """Validation rules for each feature of the model's schema."""
     return [
         FeatureRule(
-            name=feature["name"],
-            is_number=feature["type"] == "number",
-            nullable=bool(feature["nullable"]),
-            categories=frozenset(feature.get("categories") or ()),
+            name=feature.name,
+            is_number=feature.is_number,
+            nullable=feature.nullable,
+            categories=frozenset(feature.categories),
         )
-        for feature in schema["features"]
+        for feature in schema.features
     ]
 
 

@@ -27,12 +27,7 @@ from deployments.artifact import (
     pinned_requirements,
     write_deterministic_zip,
 )
-from deployments.aws_invoke import (
-    ArtifactMismatchError,
-    LocalVersionRunner,
-    fetch_version_code,
-    run_deployed_version,
-)
+from deployments.aws_invoke import ArtifactMismatchError, fetch_version_code, run_deployed_version
 from deployments.aws_target import (
     ALIAS,
     AwsConfig,
@@ -45,6 +40,7 @@ from deployments.aws_target import (
 )
 from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from tasks.dataset import AMES_SPEC
+from tests.support.aws_runner import LocalVersionRunner
 from tests.support.bundles import make_bundle
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files
 

@@ -26,7 +26,7 @@ import pytest
 
 from deployments.local_target import LocalDeployer
 from monitoring.labels import upload_labels
-from tasks.deploy import fetch_bundle
+from tasks.registry import fetch_bundle
 from tests.conftest import PROJECT_ROOT
 from tests.support.prefect_server import PrefectServer, clean_environment
 from tests.support.processes import free_port, http_json, stop, wait_until

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import boto3
 import pandas as pd
 import pytest
 
+from deployments.lambda_handler.contract import ServingSchema
 from monitoring.compaction import compact_hour
 from monitoring.reader import LogReader
 from monitoring.window import Window
@@ -29,7 +29,7 @@ def s3(moto_endpoint: str):
 
 
 def test_logs_written_to_s3_are_read_back_and_compacted(s3, ames_bundle: Path, tmp_path: Path) -> None:
-    schema = json.loads((ames_bundle / "schema.json").read_text())
+    schema = ServingSchema.load(ames_bundle)
     app = load_handler(ames_bundle, tmp_path, STORAGE_URL=f"s3://{BUCKET}/prod")
     answers = send(app, instances_from_reference(ames_bundle, 40), per_request=2)
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="prod/predictions/")["Contents"]]

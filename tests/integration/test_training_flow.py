@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from deployments.lambda_handler.contract import CHAMPION_ALIAS
 from flows.training import train_model
 from tasks.candidate_selection import fit_candidate
 from tasks.data import prepare_data, read_table
 from tasks.dataset import DatasetSpec
-from tasks.registry import CHAMPION_ALIAS
 from tasks.split import split_data
 from tasks.storage import filesystem
 

@@ -10,6 +10,7 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
+from deployments.lambda_handler.contract import ServingSchema
 from monitoring.compaction import compact_closed_hours, compact_hour
 from monitoring.reader import LogReader, compacted_object, raw_partition
 from monitoring.window import Window
@@ -30,11 +31,11 @@ def app(ames_bundle: Path, storage: Path) -> ModuleType:
 
 
 @pytest.fixture
-def schema(ames_bundle: Path) -> dict:
-    return json.loads((ames_bundle / "schema.json").read_text())
+def schema(ames_bundle: Path) -> ServingSchema:
+    return ServingSchema.load(ames_bundle)
 
 
-def _reader(storage: Path, schema: dict, row_cap: int = 50_000) -> LogReader:
+def _reader(storage: Path, schema: ServingSchema, row_cap: int = 50_000) -> LogReader:
     return LogReader(storage.as_uri(), MODEL, schema, row_cap=row_cap)
 
 
@@ -50,14 +51,14 @@ def _move_to_hour(storage: Path, hour: datetime) -> None:
         path.unlink()
 
 
-def test_window_without_logs_reads_nothing(storage: Path, schema: dict) -> None:
+def test_window_without_logs_reads_nothing(storage: Path, schema: ServingSchema) -> None:
     logs = _reader(storage, schema).read(Window.last(24))
     assert logs.frame.empty
     assert (logs.stats.rows, logs.stats.objects, logs.stats.bad_lines) == (0, 0, 0)
 
 
 def test_handler_logs_come_back_typed(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     answers = send(app, instances_from_reference(ames_bundle, 60), per_request=3)
     logs = _reader(storage, schema).read(Window.last(1))
@@ -73,7 +74,7 @@ def test_handler_logs_come_back_typed(
 
 
 def test_bad_lines_and_objects_are_counted_and_quarantined(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 20), per_request=2)
     folder = logged_files(storage)[0].parent
@@ -126,7 +127,7 @@ def test_bad_lines_and_objects_are_counted_and_quarantined(
 
 
 def test_row_cap_sample_is_deterministic(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 120), per_request=4)
     first = _reader(storage, schema, row_cap=100).read(Window.last(1))
@@ -138,7 +139,7 @@ def test_row_cap_sample_is_deterministic(
 
 
 def test_partial_hours_are_filtered_to_the_window(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 10), per_request=1)
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
@@ -150,7 +151,7 @@ def test_partial_hours_are_filtered_to_the_window(
 
 
 def test_closed_hours_are_compacted_and_reread_in_one_object(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 30), per_request=3)
     now = datetime.now(UTC)
@@ -172,7 +173,7 @@ def test_closed_hours_are_compacted_and_reread_in_one_object(
 
 
 def test_compaction_can_delete_verified_originals(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 8), per_request=2)
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
@@ -186,14 +187,14 @@ def test_compaction_can_delete_verified_originals(
 
 
 def test_open_hours_are_not_compacted(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     send(app, instances_from_reference(ames_bundle, 4), per_request=2)
     assert compact_closed_hours(_reader(storage, schema), datetime.now(UTC)) == []
 
 
 def test_batch_rows_are_counted_apart_and_left_out_unless_included(
-    app: ModuleType, ames_bundle: Path, storage: Path, schema: dict
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
     instances = instances_from_reference(ames_bundle, 10)
     answers = send(app, instances[:6], per_request=2)

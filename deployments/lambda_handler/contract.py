@@ -1,0 +1,168 @@
+"""The serving contract: what the function writes and everything else reads. Standard library only.
+
+It ships inside the function zip, and the monitor, batch scoring, training and the deployers
+import it, so the prediction-log record, its key layout, the bundle's file names, the alias
+names and the schema reader have one definition that cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+# --- the model bundle ---------------------------------------------------------------------
+MODEL_FILE = "model.onnx"
+SCHEMA_FILE = "schema.json"
+METADATA_FILE = "metadata.json"
+REFERENCE_FILE = "reference.parquet"
+SERVING_FILES = (MODEL_FILE, SCHEMA_FILE, METADATA_FILE)  # what goes into the function zip
+
+# --- aliases and names --------------------------------------------------------------------
+CHAMPION_ALIAS = "champion"  # MLflow registry alias of the model that should serve
+LIVE_ALIAS = "live"  # function alias (Lambda or local) that does serve
+SMOKE_PREFIX = "smoke-"  # request ids of deploy smoke tests; the monitor leaves them out
+MISSING_CATEGORY = ""  # how a missing categorical value reaches the model
+
+# --- prediction-log records (JSON Lines, one object per predicted row) ---------------------
+PREDICTION = "prediction"
+PROBABILITY = "prediction_probability"  # positive-class probability column in tables
+PROBABILITIES = "probabilities"  # per-class probabilities in records
+SOURCE = "source"  # where a row came from; absent in older records (= online)
+ONLINE = "online"
+BATCH = "batch"
+SOURCES = (ONLINE, BATCH)
+REQUIRED_FIELDS = ("request_id", "row", "timestamp", "model_version", PREDICTION, "features")
+
+# --- ground truth (labels/<model>/dt=<upload day>/<upload>.jsonl) --------------------------
+LABEL_FIELDS = ("request_id", "row", "actual")
+ACTUAL = "actual"  # the true value of a logged row, joined onto it by (request_id, row)
+
+# --- storage layout under the storage root ------------------------------------------------
+PREDICTIONS_PREFIX = "predictions"
+COMPACTED_PREFIX = "predictions-compacted"
+LABELS_PREFIX = "labels"
+_KEY = re.compile(
+    rf"^{PREDICTIONS_PREFIX}/(?P<model>[^/]+)/dt=(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/hour=(?P<hour>\d{{2}})/"
+    r"(?P<request_id>[^/]+)\.jsonl$"
+)
+
+Task = Literal["regression", "classification"]
+
+
+def hour_partition(model_name: str, hour: datetime) -> str:
+    """`predictions/<model>/dt=YYYY-MM-DD/hour=HH`: where one hour of a model's records go."""
+    return f"{PREDICTIONS_PREFIX}/{model_name}/dt={hour:%Y-%m-%d}/hour={hour:%H}"
+
+
+def prediction_key(model_name: str, request_id: str, at: datetime) -> str:
+    """`predictions/<model>/dt=YYYY-MM-DD/hour=HH/<request-id>.jsonl` under the storage root."""
+    return f"{hour_partition(model_name, at)}/{request_id}.jsonl"
+
+
+def compacted_key(model_name: str, hour: datetime) -> str:
+    """Where a closed hour's compacted Parquet copy lives (a prefix of its own, for lifecycle rules)."""
+    return f"{COMPACTED_PREFIX}/{model_name}/dt={hour:%Y-%m-%d}/hour={hour:%H}.parquet"
+
+
+@dataclass(frozen=True)
+class PredictionKey:
+    """The parts of a prediction-log key."""
+
+    model_name: str
+    hour: datetime
+    request_id: str
+
+
+def parse_prediction_key(key: str) -> PredictionKey:
+    """Split a key written by `prediction_key`; ValueError for anything else."""
+    match = _KEY.match(key)
+    if match is None:
+        msg = f"{key!r} is not a prediction-log key ({PREDICTIONS_PREFIX}/<model>/dt=…/hour=…/<id>.jsonl)"
+        raise ValueError(msg)
+    hour = datetime.strptime(f"{match['day']} {match['hour']}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    return PredictionKey(match["model"], hour, match["request_id"])
+
+
+# --- the model schema (schema.json) -------------------------------------------------------
+@dataclass(frozen=True)
+class Feature:
+    """One model input as training saw it."""
+
+    name: str
+    kind: Literal["number", "category"]
+    nullable: bool
+    null_rate: float = 0.0
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def is_number(self) -> bool:
+        """Whether the input is numeric (float32 in the ONNX graph)."""
+        return self.kind == "number"
+
+
+@dataclass(frozen=True)
+class ServingSchema:
+    """What the model takes and returns, read from `schema.json`."""
+
+    task: Task
+    target: str
+    features: tuple[Feature, ...]
+    classes: tuple[str, ...] = ()
+    example: dict[str, Any] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Every input, in the model's order."""
+        return [feature.name for feature in self.features]
+
+    @property
+    def numeric(self) -> list[str]:
+        """Numeric inputs, in the model's order."""
+        return [feature.name for feature in self.features if feature.is_number]
+
+    @property
+    def categorical(self) -> list[str]:
+        """Categorical inputs, in the model's order."""
+        return [feature.name for feature in self.features if not feature.is_number]
+
+    @property
+    def positive_class(self) -> str | None:
+        """The class whose probability is the score (classification only)."""
+        return self.classes[1] if self.task == "classification" else None
+
+    @property
+    def score_column(self) -> str:
+        """The column monitored for prediction drift: the prediction, or the positive probability."""
+        return PREDICTION if self.task == "regression" else PROBABILITY
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServingSchema:
+        """Read the JSON form; KeyError or ValueError names what is wrong."""
+        task = data["task"]
+        if task not in {"regression", "classification"}:
+            msg = f"schema task must be regression or classification, got {task!r}"
+            raise ValueError(msg)
+        features = tuple(
+            Feature(
+                name=str(item["name"]),
+                kind="number" if item["type"] == "number" else "category",
+                nullable=bool(item["nullable"]),
+                null_rate=float(item.get("null_rate") or 0.0),
+                minimum=item.get("minimum"),
+                maximum=item.get("maximum"),
+                categories=tuple(item.get("categories") or ()),
+            )
+            for item in data["features"]
+        )
+        return cls(task, str(data["target"]), features, tuple(data.get("classes") or ()), data.get("example"))
+
+    @classmethod
+    def load(cls, folder: Path) -> ServingSchema:
+        """Read `schema.json` from a bundle (or the function's model) folder."""
+        return cls.from_dict(json.loads((folder / SCHEMA_FILE).read_text("utf-8")))

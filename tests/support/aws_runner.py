@@ -1,0 +1,71 @@
+"""An invoker that runs deployed Lambda versions locally: moto stores functions but cannot run them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+from deployments.aws_invoke import run_deployed_version
+from deployments.local_runner import LocalFunction
+
+
+class LocalVersionRunner:
+    """An `Invoker` that runs deployed versions locally, one warm process per version.
+
+    A qualifier is resolved on every call, so `live` follows the alias as it moves.
+    """
+
+    def __init__(
+        self,
+        lambda_client: Any,
+        s3_client: Any,
+        function_name: str,
+        work_dir: Path,
+        layer_dirs: list[Path],
+        environment: Mapping[str, str],
+        *,
+        log_file: Path | None = None,
+    ) -> None:
+        self.lambda_client = lambda_client
+        self.s3_client = s3_client
+        self.function_name = function_name
+        self.work_dir = work_dir
+        self.layer_dirs = layer_dirs
+        self.environment = dict(environment)
+        self.log_file = log_file
+        self._functions: dict[tuple[str, str], LocalFunction] = {}
+
+    def _function(self, qualifier: str) -> LocalFunction:
+        configuration = self.lambda_client.get_function_configuration(
+            FunctionName=self.function_name, Qualifier=qualifier
+        )
+        key = (str(configuration["Version"]), str(configuration["CodeSha256"]))
+        if key not in self._functions:
+            self._functions[key] = run_deployed_version(
+                self.lambda_client,
+                self.s3_client,
+                self.function_name,
+                key[0],
+                self.work_dir,
+                self.layer_dirs,
+                self.environment,
+                log_file=self.log_file,
+            )
+        return self._functions[key]
+
+    def __call__(self, version: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Answer one event with the given version or alias."""
+        return self._function(version).invoke(event)
+
+    def close(self) -> None:
+        """Stop every started process."""
+        for function in self._functions.values():
+            function.close()
+        self._functions.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
