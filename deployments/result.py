@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class DeploymentResult(BaseModel):
@@ -18,3 +18,7 @@ class DeploymentResult(BaseModel):
     artifact_uri: str
     changed: bool
     detail: str = ""
+    already_live: bool = False
+    changes: list[str] = Field(default_factory=list, description="What this deploy created or changed.")
+    api_id: str | None = Field(None, description="AWS: the HTTP API in front of `live`.")
+    layer_version_arn: str | None = Field(None, description="AWS: the dependency layer the version uses.")

@@ -23,8 +23,8 @@ NOT_A_PIN = (
 def _aws(settings: Settings, model: str, version: str | None) -> None:
     import boto3
 
-    from deployments.aws_deployer import aws_config
-    from deployments.aws_target import ALIAS
+    from deployments.lambda_handler.contract import LIVE_ALIAS
+    from deployments.targets import aws_config
 
     config = aws_config(settings, model)
     client = boto3.client("lambda", region_name=config.region)
@@ -39,9 +39,9 @@ def _aws(settings: Settings, model: str, version: str | None) -> None:
             )
             raise UsageError(msg)
         client.update_alias(
-            FunctionName=config.function_name, Name=ALIAS, FunctionVersion=version, RoutingConfig={}
+            FunctionName=config.function_name, Name=LIVE_ALIAS, FunctionVersion=version, RoutingConfig={}
         )
-    alias = client.get_alias(FunctionName=config.function_name, Name=ALIAS)
+    alias = client.get_alias(FunctionName=config.function_name, Name=LIVE_ALIAS)
     print(
         f"{config.function_name}: versions {', '.join(published)}; live -> version {alias['FunctionVersion']}"
     )

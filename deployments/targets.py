@@ -1,12 +1,15 @@
-"""Choose the deployer for the configured target: the only place the target matters."""
+"""Choose the target from the settings: the only place where local and AWS differ."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from deployments.artifact import Artifact
+from deployments.aws.config import AwsConfig
+from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.local_target import LocalDeployer
 from deployments.result import DeploymentResult
 from tasks.settings import Settings
@@ -20,12 +23,30 @@ class Deployer(Protocol):
         ...
 
 
+def aws_config(settings: Settings, model_name: str) -> AwsConfig:
+    """AWS resource names for a model from the settings (bucket and prefix from the storage URL)."""
+    storage = urlparse(settings.storage)
+    return AwsConfig(
+        region=settings.aws_region or "",
+        bucket=storage.netloc,
+        prefix=storage.path.strip("/"),
+        function_name=settings.lambda_function_name or f"{model_name}-serving",
+        memory_mb=settings.lambda_memory_mb,
+        canary_weight=settings.canary_weight,
+        firehose_stream=settings.firehose_stream,
+    )
+
+
 def deployer_for(settings: Settings, model_name: str) -> Deployer:
     """The local deployer, or the AWS one when `MLOPS_TARGET=aws`."""
     if settings.target == "aws":
-        from deployments.aws_deployer import aws_deployer
+        from deployments.aws.deployer import AwsDeployer
 
-        return aws_deployer(settings, model_name)
+        return AwsDeployer(
+            aws_config(settings, model_name),
+            model_name=model_name,
+            layer_cache=settings.home / "cache" / "layers",
+        )
     return LocalDeployer(settings.home, model_name, settings.storage)
 
 
@@ -37,13 +58,11 @@ def live_function(
     if settings.target == "aws":
         import boto3
 
-        from deployments.aws_deployer import aws_config
-        from deployments.aws_invoke import lambda_invoker
-        from deployments.aws_target import ALIAS
+        from deployments.aws.invoke import lambda_invoker
 
         config = aws_config(settings, model_name)
         invoke = lambda_invoker(boto3.client("lambda", region_name=config.region), config.function_name)
-        yield lambda event: invoke(ALIAS, event)
+        yield lambda event: invoke(LIVE_ALIAS, event)
         return
     deployer = LocalDeployer(settings.home, model_name, settings.storage)
     version = deployer.live_version()

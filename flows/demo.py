@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     from flows.monitoring import monitor_model
     from flows.training import train_model
     from monitoring.labels import upload_labels
+    from monitoring.summary import served_text
     from tasks.batch import to_instances
     from tasks.data import normalise_columns, read_table
     from tasks.dataset import AMES_SPEC
-    from tasks.monitoring import served_text
     from tasks.registry import mlflow_client
     from tasks.settings import PROJECT_ROOT, load_settings
 

@@ -6,18 +6,18 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
+from monitoring.quality import live_quality
+from monitoring.summary import MonitoringSummary, served_versions
 from monitoring.window import Window
 from tasks.errors import quiet_permanent_errors, run_command
 from tasks.monitoring import (
     DRIFT_EVENT,
-    MonitoringSummary,
     attach_labels,
     build_reports,
     compact_logs,
     drifted_features,
     emit_drift_event,
     guard_retrain,
-    live_quality,
     load_reference,
     log_to_mlflow,
     publish_summary,
@@ -25,7 +25,6 @@ from tasks.monitoring import (
     record_retrain,
     report_link,
     retrain_mode,
-    served_versions,
     verdict_for,
 )
 from tasks.settings import Settings, load_settings
@@ -78,7 +77,9 @@ def monitor_model(
     context = load_reference(settings, name)
     logs = read_prediction_logs(settings, context, window)
     rows = attach_labels(settings, name, logs, window)
-    metrics, quality_drop = live_quality(rows, context, settings.min_labelled_rows)
+    metrics, quality_drop = live_quality(
+        rows, context.schema, context.version, context.holdout_metrics, settings.min_labelled_rows
+    )
     figures, report_url, quality_url = build_reports(settings, context, rows, window)
     verdict = verdict_for(settings, figures, len(rows), quality_drop)
     retrain = "not needed"

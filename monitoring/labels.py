@@ -26,10 +26,11 @@ import pandas as pd
 
 from deployments.lambda_handler.contract import LABEL_FIELDS, LABELS_PREFIX, ServingSchema
 from monitoring.window import Window
+from tasks.errors import UserError
 from tasks.storage import filesystem, join_url, write_bytes
 
 
-class LabelError(ValueError):
+class LabelError(UserError, ValueError):
     """A labels file that cannot be used; nothing was uploaded."""
 
 

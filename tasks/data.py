@@ -12,13 +12,14 @@ import pandas as pd
 
 from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.dataset import DatasetSpec, TaskType, normalise_column_name
+from tasks.errors import UserError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NUMERIC_SHARE_FOR_TYPO = 0.9
 MAX_EXAMPLES = 3
 
 
-class DataValidationError(ValueError):
+class DataValidationError(UserError, ValueError):
     """The training data cannot be used; the message says where and why."""
 
 

@@ -10,10 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tasks.errors import UserError
+
 TaskType = Literal["regression", "classification"]
 
 
-class DatasetSpecError(ValueError):
+class DatasetSpecError(UserError, ValueError):
     """The dataset spec file is missing or invalid."""
 
 

@@ -12,11 +12,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from monitoring.labels import LabelError
-from tasks.data import DataValidationError
-from tasks.dataset import DatasetSpecError
-from tasks.settings import SettingsError
-
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -35,22 +30,20 @@ THROTTLING_CODES = frozenset(
 RETRY_DELAYS = [2, 10]
 
 
-class NoChampionError(LookupError):
+class UserError(Exception):
+    """A permanent error a user fixes (a file, a setting, a parameter); its message says what to fix."""
+
+
+class NoChampionError(UserError, LookupError):
     """The model has no champion (or no such version) to deploy, score or monitor yet."""
 
 
-class UsageError(ValueError):
+class UsageError(UserError, ValueError):
     """A command or parameter asks for something that does not exist; the message says what does."""
 
 
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    DataValidationError,
-    DatasetSpecError,
-    SettingsError,
-    NoChampionError,
-    UsageError,
-    LabelError,
-)
+# Bad data, a bad spec, bad settings or labels, no champion, an unknown version: all UserError.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
 
 def _client_error_is_transient(error: BaseException) -> bool | None:

@@ -14,31 +14,28 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
 
 from deployments.lambda_handler.contract import (
-    ACTUAL,
     METADATA_FILE,
-    PROBABILITY,
     REFERENCE_FILE,
     ServingSchema,
 )
 from monitoring.compaction import compact_closed_hours
 from monitoring.decision import Verdict, decide
 from monitoring.labels import join_labels, read_labels
+from monitoring.quality import labelled_by_version
 from monitoring.reader import LogReader, PredictionLogs
 from monitoring.report import DriftFigures, DriftThresholds, build_drift_report, build_quality_report
 from monitoring.report_server import report_address
 from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, record_trigger
+from monitoring.summary import MonitoringSummary, summary_markdown
 from monitoring.window import Window
 from tasks.errors import TRANSIENT_RETRIES
-from tasks.evaluate import holdout_metrics, primary_score
 from tasks.registry import ensure_experiment, fetch_bundle, mlflow_client
 from tasks.settings import Settings
 from tasks.storage import join_url, s3_client, write_bytes
 
 DRIFT_EVENT = "loopml.model.drift-detected"
-TOP_FEATURES = 10
 
 
 @dataclass(frozen=True)
@@ -50,37 +47,6 @@ class ModelContext:
     schema: ServingSchema
     reference: pd.DataFrame
     holdout_metrics: dict[str, float]
-
-
-class MonitoringSummary(BaseModel):
-    """What one monitoring run read, found, decided and did."""
-
-    model_name: str
-    model_version: str  # the champion the window was compared with
-    served_versions: dict[str, float]  # model version -> share of the window's rows it answered
-    window_start: datetime
-    window_end: datetime
-    rows: int
-    objects: int
-    bad_lines: int
-    bad_objects: int
-    quarantine_url: str | None
-    sampled: bool
-    batch_rows: int = 0
-    batch_rows_included: bool = False
-    drift_share: float | None
-    drift_threshold: float
-    drifted_features: list[dict[str, Any]]
-    prediction_drift: float | None
-    labelled_rows: int
-    live_metrics: dict[str, float]
-    verdict: Verdict
-    report_url: str | None
-    quality_report_url: str | None
-    report_link: str | None = None  # what a browser opens: HTTP locally, presigned HTTPS on S3
-    quality_report_link: str | None = None
-    figures_url: str | None
-    retrain: str
 
 
 def load_model_context(settings: Settings, model_name: str, version: str | None = None) -> ModelContext:
@@ -149,49 +115,10 @@ def compact_logs(settings: Settings, context: ModelContext, now: datetime) -> in
     return len(compacted)
 
 
-def served_versions(logs: PredictionLogs) -> dict[str, float]:
-    """Each model version that answered rows of the window, with its share of them, largest first."""
-    shares = logs.frame["model_version"].dropna().astype(str).value_counts(normalize=True)
-    return {str(version): float(share) for version, share in shares.items()}
-
-
 @task(cache_policy=NO_CACHE)
 def attach_labels(settings: Settings, model_name: str, logs: PredictionLogs, window: Window) -> pd.DataFrame:
     """The window's rows with ground truth joined where it has arrived."""
     return join_labels(logs.frame, read_labels(settings.storage, model_name, window))
-
-
-def labelled_by_version(rows: pd.DataFrame, version: str) -> pd.DataFrame:
-    """Labelled rows one model version answered: what its live quality is measured on.
-
-    Rows answered by another version (before a deploy moved `live`) say nothing about this one.
-    """
-    return rows[rows[ACTUAL].notna() & (rows["model_version"].astype(str) == version)]
-
-
-def live_quality(
-    rows: pd.DataFrame, context: ModelContext, min_rows: int
-) -> tuple[dict[str, float], float | None]:
-    """Metrics on the labelled rows the compared version answered, and its drop from the holdout."""
-    labelled = labelled_by_version(rows, context.version)
-    if len(labelled) < min_rows:
-        return {}, None
-    schema = context.schema
-    if schema.task == "regression":
-        actual = pd.to_numeric(labelled[ACTUAL]).to_numpy()
-        scores = labelled["prediction"].to_numpy(dtype="float64")
-    else:
-        actual = (labelled[ACTUAL].astype(str) == schema.positive_class).astype("int64").to_numpy()
-        scores = labelled[PROBABILITY].to_numpy(dtype="float64")
-        if len(set(actual)) < 2:  # noqa: PLR2004 - ROC AUC needs both classes
-            return {}, None
-    metrics = holdout_metrics(schema.task, actual, scores)
-    name, live, higher_is_better = primary_score(schema.task, metrics)
-    baseline = context.holdout_metrics.get(name)
-    if baseline is None:
-        return metrics, None
-    drop = (baseline - live) / abs(baseline) if higher_is_better else (live - baseline) / abs(baseline)
-    return metrics, drop
 
 
 def _save_html(snapshot: Any, url: str) -> str:
@@ -305,61 +232,6 @@ def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str | None:
 def record_retrain(settings: Settings, model_name: str, now: datetime, detail: dict[str, Any]) -> None:
     """Remember when the retrain started, for the cooldown."""
     record_trigger(settings.storage, model_name, now, detail)
-
-
-def served_text(served_versions: dict[str, float]) -> str:
-    """`v1 (97%), v2 (3%)`: the versions that answered a window and their shares."""
-    if not served_versions:
-        return "no rows"
-    return ", ".join(
-        f"v{version} ({share:.0%})" if share >= 0.005 else f"v{version} (<1%)"  # noqa: PLR2004 - rounding
-        for version, share in served_versions.items()
-    )
-
-
-def summary_markdown(summary: MonitoringSummary) -> str:
-    """The Prefect UI artifact: verdict, what served the window, figures, drifted features, links."""
-    verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
-    share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.1%}"
-    prediction_drift = "n/a" if summary.prediction_drift is None else f"{summary.prediction_drift:.3f}"
-    sampled = " (sampled)" if summary.sampled else ""
-    batch = "included" if summary.batch_rows_included else "left out (MLOPS_MONITOR_BATCH)"
-    lines = [
-        f"# {summary.model_name}: {verdict} against champion v{summary.model_version}",
-        "",
-        (
-            f"Window {summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC, "
-            f"served by {served_text(summary.served_versions)}; compared with the reference data of champion "
-            f"v{summary.model_version}."
-        ),
-        "",
-        *[f"- {reason}" for reason in summary.verdict.reasons],
-        f"- retrain: {summary.retrain}",
-        "",
-        "| figure | value |",
-        "| --- | --- |",
-        f"| drifted-feature share | {share} (threshold {summary.drift_threshold:.1%}) |",
-        f"| prediction drift (normed Wasserstein) | {prediction_drift} |",
-        f"| rows read | {summary.rows} from {summary.objects} objects{sampled} |",
-        f"| batch-scored rows | {summary.batch_rows}, {batch} |",
-        f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",
-        f"| labelled rows | {summary.labelled_rows} |",
-    ]
-    for name, value in summary.live_metrics.items():
-        lines.append(f"| live {name} of v{summary.model_version} | {value:.6g} |")
-    if summary.drifted_features:
-        lines += ["", "| top drifted feature | method | score | threshold |", "| --- | --- | --- | --- |"]
-        lines += [
-            f"| {f['column']} | {f['method']} | {f['score']:.3f} | {f['threshold']:.2f} |"
-            for f in summary.drifted_features[:TOP_FEATURES]
-        ]
-    for title, link, stored in (
-        ("drift report", summary.report_link, summary.report_url),
-        ("live quality report", summary.quality_report_link, summary.quality_report_url),
-    ):
-        if link and stored:
-            lines += ["", f"[Open the {title}]({link}) (stored at `{stored}`)"]
-    return "\n".join(lines)
 
 
 def artifact_key(prefix: str, model_name: str) -> str:

@@ -9,13 +9,15 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tasks.errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AMES_SOURCE_URL = "http://jse.amstat.org/v19n3/decock/AmesHousing.txt"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _STORAGE_SCHEMES = ("file://", "s3://")
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A setting is missing or invalid; the message names the environment variable."""
 
 

@@ -27,18 +27,14 @@ from deployments.artifact import (
     pinned_requirements,
     write_deterministic_zip,
 )
-from deployments.aws_invoke import ArtifactMismatchError, fetch_version_code, run_deployed_version
-from deployments.aws_target import (
-    ALIAS,
-    AwsConfig,
-    AwsDeployer,
-    DeployError,
-    DeployResult,
-    deployer_policy,
-    execution_policy,
-    recorded_artifact,
-)
+from deployments.aws.config import AwsConfig, DeployError
+from deployments.aws.deployer import AwsDeployer
+from deployments.aws.function import recorded_artifact
+from deployments.aws.invoke import ArtifactMismatchError, fetch_version_code, run_deployed_version
+from deployments.aws.policies import deployer_policy, execution_policy
+from deployments.lambda_handler.contract import LIVE_ALIAS as ALIAS
 from deployments.local_runner import LocalFunction, http_event, unpack_artifact
+from deployments.result import DeploymentResult
 from tasks.dataset import AMES_SPEC
 from tests.support.aws_runner import LocalVersionRunner
 from tests.support.bundles import make_bundle
@@ -80,7 +76,7 @@ class Deployed:
     """The first deploy of the module, shared by the tests that only read it."""
 
     config: AwsConfig
-    result: DeployResult
+    result: DeploymentResult
     artifacts: Artifacts
 
 
@@ -168,9 +164,15 @@ def _deploy(
     artifact: Artifact,
     artifacts: Artifacts,
     model_version: str,
-) -> DeployResult:
+) -> DeploymentResult:
     deployer = AwsDeployer(config, boto3.Session(region_name=REGION), invoker)
-    return deployer.deploy(artifact, artifacts.layer, artifacts.example, model_version, _environment(config))
+    return deployer.deploy(
+        artifact,
+        artifacts.example,
+        model_version,
+        layer_zip=artifacts.layer,
+        environment=_environment(config),
+    )
 
 
 @pytest.fixture
@@ -289,7 +291,7 @@ def test_first_deploy_creates_everything(first: Deployed, clients: Clients) -> N
 
     apis = [api for api in clients.apigw.get_apis()["Items"] if api["Name"] == config.api_name]
     assert [(api["ApiId"], api["ApiEndpoint"], api["ProtocolType"]) for api in apis] == [
-        (result.api_id, result.endpoint_url, "HTTP")
+        (result.api_id, result.endpoint, "HTTP")
     ]
     integrations = clients.apigw.get_integrations(ApiId=result.api_id)["Items"]
     assert [(i["IntegrationType"], i["IntegrationUri"], i["PayloadFormatVersion"]) for i in integrations] == [
@@ -383,7 +385,7 @@ def test_new_champion_reuses_api_and_layer_and_rerun_changes_nothing(
     first = _deploy(config, runner, artifacts.v1, artifacts, "1")
     second = _deploy(config, runner, artifacts.v2, artifacts, "2")
 
-    assert (second.api_id, second.endpoint_url) == (first.api_id, first.endpoint_url)
+    assert (second.api_id, second.endpoint) == (first.api_id, first.endpoint)
     assert (second.function_version, second.previous_version) == ("2", "1")
     assert second.layer_version_arn == first.layer_version_arn
     assert not any(change.startswith("layer version") for change in second.changes)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from deployments.aws_invoke import run_deployed_version
+from deployments.aws.invoke import run_deployed_version
 from deployments.local_runner import LocalFunction
 
 

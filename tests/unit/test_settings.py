@@ -66,7 +66,7 @@ def test_aws_target_requires_region(mlops_env: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_aws_resources_are_named_from_settings(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployments.aws_deployer import aws_config
+    from deployments.targets import aws_config
 
     monkeypatch.setenv("MLOPS_TARGET", "aws")
     monkeypatch.setenv("MLOPS_STORAGE_URL", "s3://acme-ml/prod/")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from deployments.aws_target import ArtifactRecord
+from deployments.aws.config import ArtifactRecord
 from deployments.local_runner import LocalFunction, unpack_artifact
 
 Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]

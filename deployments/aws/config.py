@@ -1,0 +1,170 @@
+"""Names of one model's AWS resources, the record a version keeps of its artifact, shared clients."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+DESCRIPTION_LIMIT = 256  # Lambda's limit for version and layer version descriptions
+# Standard mode retries throttling and transient errors with exponential backoff and jitter.
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
+
+
+class DeployError(RuntimeError):
+    """A deploy failed; the message names the step and whether `live` had moved (never untested)."""
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    """Names and sizes of the AWS resources of one served model; derived names by default."""
+
+    region: str
+    bucket: str
+    function_name: str
+    prefix: str = "mlops"
+    role_name: str = ""
+    api_name: str = ""
+    layer_name: str = ""
+    memory_mb: int = 1024
+    timeout_seconds: int = 30
+    canary_weight: float | None = None
+    firehose_stream: str | None = None
+    log_retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", self.prefix.strip("/"))
+        object.__setattr__(self, "role_name", self.role_name or f"{self.function_name}-execution")
+        object.__setattr__(self, "api_name", self.api_name or self.function_name)
+        object.__setattr__(self, "layer_name", self.layer_name or f"{self.function_name}-deps")
+        if self.canary_weight is not None and not 0 < self.canary_weight < 1:
+            msg = f"canary_weight must be between 0 and 1 (exclusive), got {self.canary_weight}"
+            raise ValueError(msg)
+
+    def key(self, *parts: str) -> str:
+        """An S3 key under the configured prefix."""
+        return "/".join(part for part in (self.prefix, *parts) if part)
+
+    @property
+    def log_group(self) -> str:
+        """The log group Lambda writes the function's logs to."""
+        return f"/aws/lambda/{self.function_name}"
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """What a published version was built from, kept in the version's Description."""
+
+    model_version: str
+    uri: str
+    sha256: str
+
+    @property
+    def bucket(self) -> str:
+        """The S3 bucket of the artifact."""
+        return urlparse(self.uri).netloc
+
+    @property
+    def key(self) -> str:
+        """The S3 key of the artifact."""
+        return urlparse(self.uri).path.lstrip("/")
+
+    def to_description(self) -> str:
+        """Compact JSON that fits Lambda's 256-character Description."""
+        text = json.dumps(
+            {"model_version": self.model_version, "artifact": self.uri, "sha256": self.sha256},
+            separators=(",", ":"),
+        )
+        if len(text) > DESCRIPTION_LIMIT:
+            msg = (
+                f"version description has {len(text)} characters (limit {DESCRIPTION_LIMIT}): shorten prefix"
+            )
+            raise ValueError(msg)
+        return text
+
+    @classmethod
+    def from_description(cls, description: str) -> ArtifactRecord:
+        """Parse a Description written by `to_description`."""
+        try:
+            data = json.loads(description)
+            return cls(str(data["model_version"]), str(data["artifact"]), str(data["sha256"]))
+        except (TypeError, ValueError, KeyError) as error:
+            msg = f"version description {description!r} records no artifact"
+            raise ValueError(msg) from error
+
+
+@dataclass
+class AwsClients:
+    """The boto3 clients of one deploy, the account they act in, and the changes made so far."""
+
+    config: AwsConfig
+    session: Any
+    s3: Any
+    iam: Any
+    logs: Any
+    lambda_: Any
+    apigw: Any
+    sleep: Callable[[float], None] = time.sleep
+    changes: list[str] = field(default_factory=list)
+    _account_id: str | None = None
+
+    @classmethod
+    def connect(
+        cls, config: AwsConfig, session: Any | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> AwsClients:
+        """Clients from the session (credentials chain, `AWS_ENDPOINT_URL` honoured), with retries."""
+        session = session or boto3.Session(region_name=config.region)
+
+        def client(service: str) -> Any:
+            return session.client(service, region_name=config.region, config=RETRY_CONFIG)
+
+        return cls(
+            config,
+            session,
+            client("s3"),
+            client("iam"),
+            client("logs"),
+            client("lambda"),
+            client("apigatewayv2"),
+            sleep,
+        )
+
+    @property
+    def partition(self) -> str:
+        """`aws`, `aws-cn` or `aws-us-gov`, from the region."""
+        return str(self.session.get_partition_for_region(self.config.region))
+
+    @property
+    def account_id(self) -> str:
+        """The account of the credentials in use (sts:GetCallerIdentity needs no permission)."""
+        if self._account_id is None:
+            sts = self.session.client("sts", region_name=self.config.region, config=RETRY_CONFIG)
+            self._account_id = str(sts.get_caller_identity()["Account"])
+        return self._account_id
+
+    def changed(self, what: str) -> None:
+        """Note a change this deploy made."""
+        self.changes.append(what)
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a failed call."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def all_items(client: Any, operation: str, field: str = "Items", **arguments: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated listing."""
+    pages = client.get_paginator(operation).paginate(**arguments)
+    return [item for page in pages for item in page.get(field, [])]
+
+
+def missing(error: ClientError, *codes: str) -> bool:
+    """Whether a failed call only says the resource does not exist (yet)."""
+    return error_code(error) in codes

@@ -1,0 +1,245 @@
+"""Deploy a built function artifact to AWS Lambda behind an HTTP API, with boto3 only.
+
+Every step is idempotent: resources are found by name and created once, artifacts live under
+content-addressed S3 keys, a layer is published only when its bytes change, and the `live`
+alias moves only after the new version passed its smoke test. The HTTP API is created once and
+points at the alias, so its id and URL never change between deploys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from deployments.artifact import (
+    LAMBDA_PLATFORM,
+    LAMBDA_PYTHON_VERSION,
+    LAYER_PACKAGES,
+    Artifact,
+    build_layer,
+    pinned_requirements,
+)
+from deployments.aws import function
+from deployments.aws.bucket import ensure_bucket, upload
+from deployments.aws.config import ArtifactRecord, AwsClients, AwsConfig, DeployError
+from deployments.aws.http_api import ensure_api
+from deployments.aws.iam import ensure_log_group, ensure_role
+from deployments.aws.invoke import lambda_invoker
+from deployments.aws.layer import ensure_layer
+from deployments.aws.policies import function_environment
+from deployments.lambda_handler.contract import LIVE_ALIAS
+from deployments.local_runner import http_event
+from deployments.result import DeploymentResult
+from deployments.smoke import smoke_test
+
+Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class AwsDeployer:
+    """Deploys function artifacts for one `AwsConfig`; see `deploy`."""
+
+    def __init__(
+        self,
+        config: AwsConfig,
+        session: Any | None = None,
+        invoker: Invoker | None = None,
+        *,
+        model_name: str | None = None,
+        layer_cache: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`invoker` defaults to Lambda's own Invoke; `layer_cache` is where the layer is built."""
+        self.config = config
+        self.session = session
+        self.invoker = invoker
+        self.model_name = model_name or config.function_name
+        self.layer_cache = layer_cache
+        self._sleep = sleep
+        self._step = "start"
+        self._alias_moved = False
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Name the step in progress, so a failure says where the deploy stopped."""
+        self._step = name
+        yield
+
+    def build_layer(self) -> Artifact:
+        """The python3.12 x86_64 layer (numpy, onnxruntime) as pinned here, cached while unchanged."""
+        if self.layer_cache is None:
+            msg = "no layer given and no layer_cache to build one in"
+            raise DeployError(msg)
+        layer = build_layer(
+            self.layer_cache,
+            pinned_requirements(LAYER_PACKAGES),
+            platform=LAMBDA_PLATFORM,
+            python_version=LAMBDA_PYTHON_VERSION,
+            zipped=True,
+        )
+        assert layer.zip is not None
+        return layer.zip
+
+    def deploy(
+        self,
+        function_zip: Artifact,
+        example: dict[str, Any],
+        model_version: str,
+        *,
+        layer_zip: Artifact | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> DeploymentResult:
+        """Ship the artifact as a new version and move `live` to it once it passed the smoke test.
+
+        Rerunning with the same inputs changes nothing. Any failure before the alias move
+        raises `DeployError` naming the step; `live` is left (or put back) where it was.
+        """
+        self._step = "start"
+        self._alias_moved = False
+        try:
+            aws = AwsClients.connect(self.config, self.session, self._sleep)
+            invoker = self.invoker or lambda_invoker(aws.lambda_, self.config.function_name)
+            layer = layer_zip or self.build_layer()
+            return self._deploy(
+                aws, invoker, function_zip, layer, example, str(model_version), environment or {}
+            )
+        except DeployError:
+            raise
+        except Exception as error:
+            moved = (
+                f"after moving {LIVE_ALIAS}"
+                if self._alias_moved
+                else f"before moving {LIVE_ALIAS}; it was not moved"
+            )
+            msg = f"deploy of {self.config.function_name} failed while {self._step} ({moved}): {error}"
+            raise DeployError(msg) from error
+
+    def _deploy(
+        self,
+        aws: AwsClients,
+        invoker: Invoker,
+        function_zip: Artifact,
+        layer_zip: Artifact,
+        example: dict[str, Any],
+        model_version: str,
+        environment: Mapping[str, str],
+    ) -> DeploymentResult:
+        config = self.config
+        variables = function_environment(config, environment)
+        function_key = config.key("lambda", config.function_name, f"function-{function_zip.sha256[:16]}.zip")
+        record = ArtifactRecord(model_version, f"s3://{config.bucket}/{function_key}", function_zip.sha256)
+        record.to_description()  # fails before any change if it would not fit
+        with self._stage("ensuring the bucket"):
+            ensure_bucket(aws)
+        with self._stage("ensuring the log group"):
+            ensure_log_group(aws)
+        with self._stage("ensuring the execution role"):
+            role_arn = ensure_role(aws, variables)
+        with self._stage("uploading artifacts"):
+            upload(aws, function_zip, function_key)
+            layer_key = config.key("lambda", "layers", f"{config.layer_name}-{layer_zip.sha256[:16]}.zip")
+            upload(aws, layer_zip, layer_key)
+        with self._stage("publishing the layer"):
+            layer_arn = ensure_layer(aws, layer_zip, layer_key)
+        spec = function.FunctionSpec(
+            function_zip.code_sha256,
+            role_arn,
+            (layer_arn,),
+            variables,
+            config.memory_mb,
+            config.timeout_seconds,
+        )
+        with self._stage(f"reading the {LIVE_ALIAS} alias"):
+            live = function.live_alias(aws)
+        previous = live["FunctionVersion"] if live else None
+        already_live = (
+            previous is not None
+            and not function.alias_weights(live)
+            and spec.matches(function.function_configuration(aws, previous) or {})
+        )
+        if previous is not None and already_live:
+            version = previous  # same code and configuration: an idempotent rerun
+        else:
+            version = self._release(aws, invoker, spec, function_key, record, example, live)
+        with self._stage("ensuring the HTTP API"):
+            api_id, endpoint = ensure_api(aws)
+        return DeploymentResult(
+            target="aws",
+            model_name=self.model_name,
+            model_version=model_version,
+            function_version=version,
+            previous_version=previous,
+            endpoint=endpoint,
+            code_sha256=function_zip.code_sha256,
+            # The key is content-addressed, so an already-live artifact has this same URI.
+            artifact_uri=record.uri,
+            changed=bool(aws.changes),
+            detail="already live" if already_live else ", ".join(aws.changes),
+            already_live=already_live,
+            changes=list(aws.changes),
+            api_id=api_id,
+            layer_version_arn=layer_arn,
+        )
+
+    def _release(
+        self,
+        aws: AwsClients,
+        invoker: Invoker,
+        spec: function.FunctionSpec,
+        function_key: str,
+        record: ArtifactRecord,
+        example: dict[str, Any],
+        live: dict[str, Any] | None,
+    ) -> str:
+        """Update the function, publish a version, smoke-test it and move `live` to it."""
+        with self._stage("updating the function"):
+            function.ensure_function(aws, spec, function_key)
+        with self._stage("publishing a version"):
+            version = function.publish_version(aws, spec.code_sha256, record.to_description())
+        model_version = record.model_version
+        with self._stage(f"smoke-testing version {version}"):
+            smoke_test(lambda event: invoker(version, event), example, model_version)
+        previous = live["FunctionVersion"] if live else None
+        with self._stage(f"moving {LIVE_ALIAS} to version {version}"):
+            if live is None:
+                function.create_alias(aws, version)
+            elif previous != version and self.config.canary_weight is not None:
+                self._canary(aws, invoker, live, version, example, model_version)
+            else:
+                function.update_alias(aws, version, {}, live.get("RevisionId"))
+        self._alias_moved = True
+        aws.changed(f"alias {LIVE_ALIAS} -> {version}")
+        return version
+
+    def _canary(
+        self,
+        aws: AwsClients,
+        invoker: Invoker,
+        live: dict[str, Any],
+        version: str,
+        example: dict[str, Any],
+        model_version: str,
+    ) -> None:
+        """Send a share of traffic to the new version, check again, then move fully (or roll back)."""
+        previous = live["FunctionVersion"]
+        weight = float(self.config.canary_weight or 0)
+        canary = function.update_alias(aws, previous, {version: weight}, live.get("RevisionId"))
+        aws.changed(f"canary {version}@{weight}")
+        try:
+            smoke_test(lambda event: invoker(version, event), example, model_version)
+            _alias_answers(invoker)
+        except Exception as error:
+            function.update_alias(aws, previous, {}, None)
+            msg = f"canary of version {version} failed, {LIVE_ALIAS} is back on {previous}: {error}"
+            raise DeployError(msg) from error
+        function.update_alias(aws, version, {}, canary.get("RevisionId"))
+
+
+def _alias_answers(invoker: Invoker) -> None:
+    """The alias itself (either version behind it) answers the health check."""
+    response = invoker(LIVE_ALIAS, http_event("GET", "/health"))
+    if response.get("statusCode") != 200:  # noqa: PLR2004
+        msg = f"{LIVE_ALIAS} answered GET /health with {response.get('statusCode')}: {response.get('body')}"
+        raise DeployError(msg)
