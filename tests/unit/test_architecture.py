@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+
 import grimp
 
 from tests.conftest import PROJECT_ROOT
@@ -63,3 +66,18 @@ def test_no_import_cycle_between_modules() -> None:
     graph = grimp.build_graph(*PACKAGES)
     edges = {module: graph.find_modules_directly_imported_by(module) for module in graph.modules}
     assert _cycles(edges) == []
+
+
+def test_every_module_sits_in_a_layer() -> None:
+    """A new module must be placed in the layers contract, or it would escape the one-way rule."""
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    [layers] = [c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    placed = {name.strip() for layer in layers for name in re.split(r"[:|]", layer)}
+    graph = grimp.build_graph(*PACKAGES)
+    packages = {"deployments", "deployments.lambda_handler", *PACKAGES}
+    unplaced = [
+        module
+        for module in sorted(graph.modules - packages)
+        if not any(module == name or module.startswith(f"{name}.") for name in placed)
+    ]
+    assert unplaced == []
