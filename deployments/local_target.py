@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,9 @@ from deployments.artifact import (
 )
 from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.local_runner import FunctionError, LocalFunction, unpack_artifact
-from deployments.result import DeploymentResult
-from deployments.smoke import SmokeTestError, smoke_test
+from deployments.result import DeploymentResult, FunctionVersion
+from deployments.smoke import SmokeTestError, smoke_test, smoke_test_version
+from tasks.errors import UsageError
 
 
 def local_layers(cache_dir: Path) -> list[Path]:
@@ -96,8 +97,8 @@ class LocalDeployer:
             raise LookupError(msg)
         return json.loads(path.read_text("utf-8"))
 
-    def versions(self) -> list[dict[str, Any]]:
-        """Every published version, oldest first."""
+    def _published(self) -> list[dict[str, Any]]:
+        """Every published version's record, oldest first."""
         if not self.versions_dir.is_dir():
             return []
         numbers = sorted(int(path.name) for path in self.versions_dir.iterdir() if path.name.isdigit())
@@ -131,7 +132,7 @@ class LocalDeployer:
         )
 
     def _publish(self, artifact: Artifact, model_version: str) -> tuple[str, bool]:
-        published = self.versions()
+        published = self._published()
         for info in published:
             if info["sha256"] == artifact.sha256:
                 return str(info["version"]), False
@@ -187,3 +188,57 @@ class LocalDeployer:
             self.set_live(version)
             state = "published" if created else "reused"
             return DeploymentResult(**common, changed=True, detail=f"{state} version {version}")
+
+    def versions(self) -> list[FunctionVersion]:
+        """Every published version, oldest first, and which one is live."""
+        live = self.live_version()
+        return [
+            FunctionVersion(
+                version=str(info["version"]),
+                model_version=str(info["model_version"]),
+                sha256=str(info["sha256"]),
+                live=str(info["version"]) == live,
+            )
+            for info in self._published()
+        ]
+
+    def rollback(self, version: str) -> DeploymentResult:
+        """Move `live` to an earlier version after the same smoke test a deploy runs."""
+        with self._locked():
+            known = [str(info["version"]) for info in self._published()]
+            if version not in known:
+                listed = ", ".join(known) or "none (deploy one with python -m flows.deploy)"
+                msg = f"{self.model_name} has no local function version {version}; versions: {listed}"
+                raise UsageError(msg)
+            info = self.version_info(version)
+            previous = self.live_version()
+            try:
+                function = self.start_function(version)
+            except FunctionError as error:
+                msg = f"version {version} failed to start: {error}"
+                raise SmokeTestError(msg) from error
+            with function:
+                smoke_test_version(function.invoke)
+            self.set_live(version)
+        return DeploymentResult(
+            target="local",
+            model_name=self.model_name,
+            model_version=str(info["model_version"]),
+            function_version=version,
+            previous_version=previous,
+            endpoint=self.endpoint,
+            code_sha256=str(info["code_sha256"]),
+            artifact_uri=(self.versions_dir / version / "function.zip").as_uri(),
+            changed=previous != version,
+            detail=f"rolled back to version {version}",
+        )
+
+    @contextmanager
+    def live(self) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Call the version `live` points to, in a local container started for the purpose."""
+        version = self.live_version()
+        if version is None:
+            msg = f"{self.model_name} has no live version on the local target; run python -m flows.deploy"
+            raise UsageError(msg)
+        with self.start_function(version) as function:
+            yield function.invoke

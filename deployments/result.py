@@ -22,3 +22,12 @@ class DeploymentResult(BaseModel):
     changes: list[str] = Field(default_factory=list, description="What this deploy created or changed.")
     api_id: str | None = Field(None, description="AWS: the HTTP API in front of `live`.")
     layer_version_arn: str | None = Field(None, description="AWS: the dependency layer the version uses.")
+
+
+class FunctionVersion(BaseModel):
+    """A published function version and the model version it serves."""
+
+    version: str
+    model_version: str
+    sha256: str
+    live: bool = False

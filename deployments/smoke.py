@@ -55,3 +55,12 @@ def smoke_test(invoke: Invoke, example: dict[str, Any], model_version: str) -> d
         msg = f"prediction is not finite: {predictions[0]!r}"
         raise SmokeTestError(msg)
     return answer
+
+
+def smoke_test_version(invoke: Invoke) -> dict[str, Any]:
+    """Smoke-test a published version with the example and model version of its own schema.
+
+    A rollback has no bundle at hand: the version's `GET /schema` says what it serves.
+    """
+    schema = _call(invoke, http_event("GET", "/schema"))
+    return smoke_test(invoke, schema.get("example") or {}, str(schema.get("model_version")))

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from deployments.artifact import Artifact
 from deployments.aws.config import AwsConfig
-from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.local_target import LocalDeployer
-from deployments.result import DeploymentResult
+from deployments.result import DeploymentResult, FunctionVersion
 from tasks.settings import Settings
 
+Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
-class Deployer(Protocol):
-    """Publishes an artifact, smoke-tests it and moves `live` to it."""
+
+class Target(Protocol):
+    """Where models serve: deploy, call the live version, list versions, roll back."""
 
     def deploy(self, artifact: Artifact, example: dict[str, Any], model_version: str) -> DeploymentResult:
-        """Deploy one artifact."""
+        """Publish the artifact as a version, smoke-test it, then move `live` to it."""
+        ...
+
+    def versions(self) -> list[FunctionVersion]:
+        """Every published version, oldest first, and which one is live."""
+        ...
+
+    def rollback(self, version: str) -> DeploymentResult:
+        """Smoke-test an earlier version, then move `live` to it."""
+        ...
+
+    def live(self) -> AbstractContextManager[Invoke]:
+        """Call whatever version `live` points to."""
         ...
 
 
@@ -37,8 +50,8 @@ def aws_config(settings: Settings, model_name: str) -> AwsConfig:
     )
 
 
-def deployer_for(settings: Settings, model_name: str) -> Deployer:
-    """The local deployer, or the AWS one when `MLOPS_TARGET=aws`."""
+def target_for(settings: Settings, model_name: str) -> Target:
+    """The local target, or AWS when `MLOPS_TARGET=aws`: the only place the choice is made."""
     if settings.target == "aws":
         from deployments.aws.deployer import AwsDeployer
 
@@ -48,26 +61,3 @@ def deployer_for(settings: Settings, model_name: str) -> Deployer:
             layer_cache=settings.home / "cache" / "layers",
         )
     return LocalDeployer(settings.home, model_name, settings.storage)
-
-
-@contextmanager
-def live_function(
-    settings: Settings, model_name: str
-) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
-    """Call the version `live` points to: Lambda's alias on AWS, a local container otherwise."""
-    if settings.target == "aws":
-        import boto3
-
-        from deployments.aws.invoke import lambda_invoker
-
-        config = aws_config(settings, model_name)
-        invoke = lambda_invoker(boto3.client("lambda", region_name=config.region), config.function_name)
-        yield lambda event: invoke(LIVE_ALIAS, event)
-        return
-    deployer = LocalDeployer(settings.home, model_name, settings.storage)
-    version = deployer.live_version()
-    if version is None:
-        msg = f"{model_name} has no live version on the local target; run python -m flows.deploy"
-        raise LookupError(msg)
-    with deployer.start_function(version) as function:
-        yield function.invoke

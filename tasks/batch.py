@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from deployments.lambda_handler.contract import BATCH, ServingSchema
 from deployments.lambda_handler.validation import RequestError, rules_from_schema, validate_instances
-from deployments.targets import live_function
+from deployments.targets import target_for
 from tasks.data import PARQUET_SUFFIXES, normalise_columns, read_table
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.settings import Settings
@@ -118,7 +118,7 @@ def score_source(
     frame = pd.concat(frames, ignore_index=True)
     instances = to_instances(frame, schema)
     valid, rejected = split_valid(instances, schema)
-    with live_function(settings, model_name) as invoke:
+    with target_for(settings, model_name).live() as invoke:
         results = score_rows(invoke, [instances[position] for position in valid])
     scored = frame.iloc[valid].reset_index(drop=True).join(pd.DataFrame(results))
     base = join_url(settings.storage, "batch", model_name, run_name)

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from deployments.artifact import Artifact, build_function_zip
 from deployments.lambda_handler.contract import SCHEMA_FILE
 from deployments.result import DeploymentResult
-from deployments.targets import deployer_for
+from deployments.targets import target_for
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.registry import fetch_bundle
 from tasks.settings import Settings
@@ -47,8 +47,7 @@ def deploy_artifact(
     settings: Settings, model_name: str, artifact: Artifact, bundle: Path, model_version: str
 ) -> DeploymentResult:
     """Publish, smoke-test and move `live` on the configured target."""
-    deployer = deployer_for(settings, model_name)
-    result = deployer.deploy(artifact, example_instance(bundle), model_version)
+    result = target_for(settings, model_name).deploy(artifact, example_instance(bundle), model_version)
     logger = get_run_logger()
     if result.changed:
         logger.info(

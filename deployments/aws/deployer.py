@@ -25,17 +25,17 @@ from deployments.artifact import (
 from deployments.aws import function
 from deployments.aws.bucket import ensure_bucket, upload
 from deployments.aws.config import ArtifactRecord, AwsClients, AwsConfig, DeployError
-from deployments.aws.http_api import ensure_api
+from deployments.aws.http_api import api_endpoint, ensure_api
 from deployments.aws.iam import ensure_log_group, ensure_role
 from deployments.aws.invoke import lambda_invoker
 from deployments.aws.layer import ensure_layer
 from deployments.aws.policies import function_environment
 from deployments.lambda_handler.contract import LIVE_ALIAS
-from deployments.local_runner import http_event
-from deployments.result import DeploymentResult
-from deployments.smoke import smoke_test
+from deployments.result import DeploymentResult, FunctionVersion
+from deployments.smoke import Invoke, smoke_test, smoke_test_version
+from tasks.errors import UsageError
 
-Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]
+Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]  # a qualifier and an event in, the answer out
 
 
 class AwsDeployer:
@@ -206,40 +206,86 @@ class AwsDeployer:
             if live is None:
                 function.create_alias(aws, version)
             elif previous != version and self.config.canary_weight is not None:
-                self._canary(aws, invoker, live, version, example, model_version)
+                function.canary_then_move(
+                    aws,
+                    lambda event: invoker(version, event),
+                    lambda event: invoker(LIVE_ALIAS, event),
+                    live,
+                    version,
+                    float(self.config.canary_weight),
+                    example,
+                    model_version,
+                )
             else:
                 function.update_alias(aws, version, {}, live.get("RevisionId"))
         self._alias_moved = True
         aws.changed(f"alias {LIVE_ALIAS} -> {version}")
         return version
 
-    def _canary(
-        self,
-        aws: AwsClients,
-        invoker: Invoker,
-        live: dict[str, Any],
-        version: str,
-        example: dict[str, Any],
-        model_version: str,
-    ) -> None:
-        """Send a share of traffic to the new version, check again, then move fully (or roll back)."""
-        previous = live["FunctionVersion"]
-        weight = float(self.config.canary_weight or 0)
-        canary = function.update_alias(aws, previous, {version: weight}, live.get("RevisionId"))
-        aws.changed(f"canary {version}@{weight}")
+    # --- versions, rollback, the live alias -------------------------------------------------
+
+    def versions(self) -> list[FunctionVersion]:
+        """Every published version, oldest first, with the model version it serves and which is live."""
+        aws = AwsClients.connect(self.config, self.session, self._sleep)
+        live = function.live_alias(aws)
+        found = []
+        for version in function.published_versions(aws):
+            configuration = function.function_configuration(aws, version) or {}
+            try:
+                record = ArtifactRecord.from_description(configuration.get("Description", ""))
+            except ValueError:
+                record = ArtifactRecord("unknown", "", "")
+            live_version = live is not None and live["FunctionVersion"] == version
+            found.append(
+                FunctionVersion(
+                    version=version,
+                    model_version=record.model_version,
+                    sha256=record.sha256,
+                    live=live_version,
+                )
+            )
+        return found
+
+    def rollback(self, version: str) -> DeploymentResult:
+        """Move `live` to an earlier version after the same smoke test a deploy runs; the URL stays."""
+        aws = AwsClients.connect(self.config, self.session, self._sleep)
+        published = function.published_versions(aws)
+        if version not in published:
+            listed = ", ".join(published) or "none"
+            msg = f"{self.config.function_name} has no version {version}; published versions: {listed}"
+            raise UsageError(msg)
+        invoker = self.invoker or lambda_invoker(aws.lambda_, self.config.function_name)
+        live = function.live_alias(aws)
+        previous = live["FunctionVersion"] if live else None
         try:
-            smoke_test(lambda event: invoker(version, event), example, model_version)
-            _alias_answers(invoker)
+            answer = smoke_test_version(lambda event: invoker(version, event))
         except Exception as error:
-            function.update_alias(aws, previous, {}, None)
-            msg = f"canary of version {version} failed, {LIVE_ALIAS} is back on {previous}: {error}"
+            stays = f"{LIVE_ALIAS} stays on {previous}"
+            msg = f"rollback to version {version} failed its smoke test; {stays}: {error}"
             raise DeployError(msg) from error
-        function.update_alias(aws, version, {}, canary.get("RevisionId"))
+        if live is None:
+            function.create_alias(aws, version)
+        else:
+            function.update_alias(aws, version, {}, live.get("RevisionId"))
+        record = function.recorded_artifact(aws.lambda_, self.config.function_name, version)
+        configuration = function.function_configuration(aws, version) or {}
+        return DeploymentResult(
+            target="aws",
+            model_name=self.model_name,
+            model_version=str(answer.get("model_version")),
+            function_version=version,
+            previous_version=previous,
+            endpoint=api_endpoint(aws),
+            code_sha256=str(configuration.get("CodeSha256", "")),
+            artifact_uri=record.uri,
+            changed=previous != version,
+            detail=f"rolled back to version {version}",
+            changes=[f"alias {LIVE_ALIAS} -> {version}"],
+        )
 
-
-def _alias_answers(invoker: Invoker) -> None:
-    """The alias itself (either version behind it) answers the health check."""
-    response = invoker(LIVE_ALIAS, http_event("GET", "/health"))
-    if response.get("statusCode") != 200:  # noqa: PLR2004
-        msg = f"{LIVE_ALIAS} answered GET /health with {response.get('statusCode')}: {response.get('body')}"
-        raise DeployError(msg)
+    @contextmanager
+    def live(self) -> Iterator[Invoke]:
+        """Call whatever version `live` points to, through Lambda."""
+        aws = AwsClients.connect(self.config, self.session, self._sleep)
+        invoker = self.invoker or lambda_invoker(aws.lambda_, self.config.function_name)
+        yield lambda event: invoker(LIVE_ALIAS, event)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from deployments.artifact import HANDLER, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
-from deployments.aws.config import ArtifactRecord, AwsClients, all_items, error_code, missing
+from deployments.aws.config import ArtifactRecord, AwsClients, DeployError, all_items, error_code, missing
 from deployments.lambda_handler.contract import LIVE_ALIAS
+from deployments.local_runner import http_event
+from deployments.smoke import smoke_test
+
+Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 # IAM is eventually consistent: a new role can take ~10 s before Lambda may assume it.
 ROLE_PROPAGATION_DELAYS = (2.0, 4.0, 8.0, 16.0)
@@ -188,3 +192,35 @@ def update_alias(
     if revision:
         arguments["RevisionId"] = revision
     return dict(aws.lambda_.update_alias(**arguments))
+
+
+def canary_then_move(
+    aws: AwsClients,
+    invoke_new: Invoke,
+    invoke_live: Invoke,
+    live: dict[str, Any],
+    version: str,
+    weight: float,
+    example: dict[str, Any],
+    model_version: str,
+) -> None:
+    """Send a share of traffic to the new version, check again, then move fully (or roll back)."""
+    previous = live["FunctionVersion"]
+    canary = update_alias(aws, previous, {version: weight}, live.get("RevisionId"))
+    aws.changed(f"canary {version}@{weight}")
+    try:
+        smoke_test(invoke_new, example, model_version)
+        _alias_answers(invoke_live)
+    except Exception as error:
+        update_alias(aws, previous, {}, None)
+        msg = f"canary of version {version} failed, {LIVE_ALIAS} is back on {previous}: {error}"
+        raise DeployError(msg) from error
+    update_alias(aws, version, {}, canary.get("RevisionId"))
+
+
+def _alias_answers(invoke_live: Invoke) -> None:
+    """The alias itself (either version behind it) answers the health check."""
+    response = invoke_live(http_event("GET", "/health"))
+    if response.get("statusCode") != 200:  # noqa: PLR2004
+        msg = f"{LIVE_ALIAS} answered GET /health with {response.get('statusCode')}: {response.get('body')}"
+        raise DeployError(msg)

@@ -23,6 +23,12 @@ def find_api(aws: AwsClients) -> dict[str, Any] | None:
     return None
 
 
+def api_endpoint(aws: AwsClients) -> str:
+    """The HTTP API's URL, or an empty string before the first deploy created it."""
+    api = find_api(aws)
+    return str(api["ApiEndpoint"]) if api else ""
+
+
 def ensure_api(aws: AwsClients) -> tuple[str, str]:
     """The HTTP API in front of the `live` alias, created once; its id and endpoint URL."""
     api = find_api(aws)

@@ -36,6 +36,7 @@ from deployments.lambda_handler.contract import LIVE_ALIAS as ALIAS
 from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from deployments.result import DeploymentResult
 from tasks.dataset import AMES_SPEC
+from tasks.errors import UsageError
 from tests.support.aws_runner import LocalVersionRunner
 from tests.support.bundles import make_bundle
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files
@@ -394,6 +395,23 @@ def test_new_champion_reuses_api_and_layer_and_rerun_changes_nothing(
     assert _health(runner, ALIAS)["model_version"] == "2"
     assert recorded_artifact(clients.lambda_, config.function_name, "2").sha256 == artifacts.v2.sha256
 
+    # the same target interface rolls back: smoke test first, then the alias; the URL stays
+    deployer = AwsDeployer(config, boto3.Session(region_name=REGION), runner)
+    back = deployer.rollback("1")
+    assert (back.function_version, back.previous_version, back.model_version) == ("1", "2", "1")
+    assert back.endpoint == first.endpoint
+    assert _alias(clients, config)["FunctionVersion"] == "1"
+    assert _health(runner, ALIAS)["model_version"] == "1"
+    assert [(v.version, v.model_version, v.live) for v in deployer.versions()] == [
+        ("1", "1", True),
+        ("2", "2", False),
+    ]
+    with pytest.raises(UsageError, match="has no version 9; published versions: 1, 2"):
+        deployer.rollback("9")
+    with deployer.live() as invoke:
+        assert json.loads(invoke(http_event("GET", "/health"))["body"])["model_version"] == "1"
+    deployer.rollback("2")
+
     again = _deploy(config, runner, artifacts.v2, artifacts, "2")
     assert not again.changed, again.changes
     assert again.already_live
@@ -422,6 +440,10 @@ def test_broken_artifact_fails_smoke_test_and_live_stays(
     assert (alias["FunctionVersion"], _weights(alias)) == ("1", {})
     assert _published_versions(clients, config) == ["1", "2"]  # published, tested, never served
     assert _health(runner, ALIAS)["model_version"] == "1"
+    deployer = AwsDeployer(config, boto3.Session(region_name=REGION), runner)
+    with pytest.raises(DeployError, match=r"rollback to version 2 failed its smoke test; live stays on 1"):
+        deployer.rollback("2")
+    assert _alias(clients, config)["FunctionVersion"] == "1"
     rerun = _deploy(config, runner, artifacts.v1, artifacts, "1")
     assert (rerun.already_live, rerun.function_version, rerun.api_id) == (True, "1", good.api_id)
 

@@ -10,6 +10,7 @@ import pytest
 from deployments import rollback
 from deployments.artifact import build_function_zip
 from deployments.local_target import LocalDeployer
+from deployments.smoke import SmokeTestError
 
 MODEL = "ames-test"  # the name inside the `ames_bundle` metadata
 
@@ -39,3 +40,24 @@ def test_rollback_lists_moves_and_refuses_unknown_versions(
     assert "version 1: model v1" in listing
     assert "<- live" in listing
     assert "not a pin" in listing
+
+
+def test_rollback_smoke_tests_the_version_first(mlops_env: Path, ames_bundle: Path, tmp_path: Path) -> None:
+    """A published version that does not answer is never made live by a rollback."""
+    deployer = LocalDeployer(mlops_env / "home", MODEL, (mlops_env / "home" / "storage").as_uri())
+    example = json.loads((ames_bundle / "schema.json").read_text())["example"]
+    deployer.deploy(build_function_zip(ames_bundle, tmp_path / "good.zip"), example, "1")
+    broken = tmp_path / "broken-bundle"
+    broken.mkdir()
+    for name in ("schema.json", "metadata.json"):
+        (broken / name).write_text((ames_bundle / name).read_text())
+    (broken / "model.onnx").write_bytes(b"not an onnx model")
+    with pytest.raises(SmokeTestError, match="failed to start"):
+        deployer.deploy(build_function_zip(broken, tmp_path / "broken.zip"), example, "2")
+    assert [(v.version, v.live) for v in deployer.versions()] == [("1", True), ("2", False)]
+
+    with pytest.raises(SmokeTestError, match="failed to start"):
+        deployer.rollback("2")
+    assert deployer.live_version() == "1"
+    result = deployer.rollback("1")
+    assert (result.function_version, result.previous_version, result.changed) == ("1", "1", False)
