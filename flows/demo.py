@@ -96,9 +96,6 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     from tasks.settings import PROJECT_ROOT, load_settings
 
     started = time.perf_counter()
-    os.environ.setdefault("MLOPS_RETRAIN_COOLDOWN_HOURS", "0")  # the demo retrains right away each run
-    os.environ["MLOPS_RETRAIN_MODE"] = "inline"  # no Prefect server needed: the monitor runs the retrain
-    os.environ.setdefault("MLOPS_MONITOR_WINDOW_HOURS", "1")
     settings = load_settings()
     model = settings.model_name
     demo_dir = settings.home / "demo"
@@ -116,8 +113,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     )
 
     say("1. Training the first champion on 2006-2007 (parallel candidates, MLflow, champion gate)")
-    os.environ["MLOPS_DATA_SOURCE"] = str(history_csv)
-    first = train_model()
+    first = train_model(data_source=str(history_csv))
     verdict = (
         f"promoted to champion as v{first.model_version}"
         if first.promoted
@@ -189,7 +185,12 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
         )
 
         say("5. Monitoring the last hour: Evidently drift report, verdict, and a retrain on drift")
-        summary = monitor_model()
+        summary = monitor_model(
+            window_hours=1,
+            ignore_cooldown=True,  # each demo run retrains on its own traffic
+            retrain_mode="inline",  # no Prefect server needed: the monitor runs the retrain itself
+            retrain_data_source=str(history_csv),
+        )
         share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.0%}"
         say("", f"verdict: {summary.verdict.status} ({'; '.join(summary.verdict.reasons)})")
         say(

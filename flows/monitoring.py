@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from prefect import flow, get_run_logger
 
@@ -31,7 +32,13 @@ from tasks.settings import Settings, load_settings
 
 
 def start_retrain(
-    settings: Settings, model_name: str, now: datetime, payload: dict, *, ignore_cooldown: bool
+    settings: Settings,
+    model_name: str,
+    now: datetime,
+    payload: dict,
+    *,
+    ignore_cooldown: bool,
+    data_source: str | None,
 ) -> str:
     """Start one retrain (event or inline) unless one is in flight or the cooldown holds."""
     mode = retrain_mode(settings)
@@ -46,7 +53,12 @@ def start_retrain(
         return f"event {DRIFT_EVENT} emitted ({event_id}); the train deployment's trigger starts the run"
     from flows.training import train_model
 
-    result = train_model(model_name=model_name, reason="drift", production_hours=payload["production_hours"])
+    result = train_model(
+        data_source=data_source,
+        model_name=model_name,
+        reason="drift",
+        production_hours=payload["production_hours"],
+    )
     outcome = f"promoted v{result.model_version}" if result.promoted else f"not promoted ({result.reason})"
     return f"retrained in this process: {outcome}"
 
@@ -58,22 +70,29 @@ def monitor_model(
     start: datetime | None = None,
     end: datetime | None = None,
     ignore_cooldown: bool = False,
+    drift_threshold: float | None = None,
+    max_quality_drop: float | None = None,
+    retrain_mode: Literal["auto", "event", "inline", "off"] | None = None,
+    retrain_data_source: str | None = None,
 ) -> MonitoringSummary:
     """Compare a window of live predictions with the champion's reference and act on drift.
 
     The window is the last `window_hours` (default `MLOPS_MONITOR_WINDOW_HOURS`, 24), or
     `start`..`end` when both are given. `ignore_cooldown` lets a manual run start a retrain
-    within the cooldown (never while a training run is in flight).
+    within the cooldown (never while a training run is in flight). The thresholds and the
+    retrain mode override their settings for this run; `retrain_data_source` is the training
+    data of a retrain this run starts inline (the train deployment's own default otherwise).
     """
     quiet_permanent_errors()
-    settings = load_settings()
+    settings = load_settings().with_values(
+        drift_threshold=drift_threshold,
+        max_quality_drop=max_quality_drop,
+        retrain_mode=retrain_mode,
+        monitor_window_hours=window_hours,
+    )
     name = model_name or settings.model_name
     now = datetime.now(UTC)
-    window = (
-        Window(start, end)
-        if start and end
-        else Window.last(window_hours or settings.monitor_window_hours, now)
-    )
+    window = Window(start, end) if start and end else Window.last(settings.monitor_window_hours, now)
     context = load_reference(settings, name)
     logs = read_prediction_logs(settings, context, window)
     rows = attach_labels(settings, name, logs, window)
@@ -95,7 +114,9 @@ def monitor_model(
             "reasons": verdict.reasons,
             "production_hours": settings.production_lookback_hours,
         }
-        retrain = start_retrain(settings, name, now, payload, ignore_cooldown=ignore_cooldown)
+        retrain = start_retrain(
+            settings, name, now, payload, ignore_cooldown=ignore_cooldown, data_source=retrain_data_source
+        )
     stats = logs.stats
     summary = MonitoringSummary(
         model_name=name,

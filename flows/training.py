@@ -47,6 +47,8 @@ def train_model(
     families: list[str] | None = None,
     reason: str = "manual",
     production_hours: float | None = None,
+    promotion_margin: float | None = None,
+    deploy_on_promotion: bool | None = None,
 ) -> TrainingSummary:
     """Train candidate models, register the best and make it champion if it beats the current one.
 
@@ -54,9 +56,12 @@ def train_model(
     `MLOPS_MODEL_NAME`); `families` limits the candidates (all of the task's by default).
     With `production_hours` (drift-triggered runs), the labelled production rows of that many
     past hours are added to the source data and recorded as a second dataset input.
+    `promotion_margin` and `deploy_on_promotion` override their settings for this run.
     """
     quiet_permanent_errors()
-    settings = load_settings()
+    settings = load_settings().with_values(
+        promotion_margin=promotion_margin, deploy_on_promotion=deploy_on_promotion
+    )
     spec = dataset or load_dataset_spec(settings.dataset_spec)
     source = data_source or settings.data_source
     name = model_name or settings.model_name

@@ -131,6 +131,17 @@ class Settings(BaseSettings):
             return None
         return [name.strip() for name in self.candidate_families.split(",") if name.strip()]
 
+    def with_values(self, **values: object) -> Settings:
+        """A validated copy with a run's parameters in place of settings (None leaves a setting as is)."""
+        updates = {name: value for name, value in values.items() if value is not None}
+        if not updates:
+            return self
+        try:
+            return Settings.model_validate({**self.model_dump(), **updates})
+        except ValidationError as error:
+            problems = [f"{item['loc'][0]}={item.get('input')!r}: {item['msg']}" for item in error.errors()]
+            raise SettingsError("Invalid parameters: " + "; ".join(problems)) from None
+
     @property
     def artifact_root(self) -> str:
         """Where new MLflow experiments keep their artifacts: under the storage root."""

@@ -79,3 +79,17 @@ def test_aws_resources_are_named_from_settings(mlops_env: Path, monkeypatch: pyt
         "ames-price-serving-execution",
         0.1,
     )
+
+
+def test_run_parameters_override_settings_and_are_validated(mlops_env: Path) -> None:
+    settings = load_settings()
+    run = settings.with_values(drift_threshold=0.3, retrain_mode="inline", promotion_margin=None)
+    assert (run.drift_threshold, run.retrain_mode) == (0.3, "inline")
+    assert (run.promotion_margin, run.storage, run.tracking_uri) == (
+        settings.promotion_margin,
+        settings.storage,
+        settings.tracking_uri,
+    )
+    assert settings.with_values(drift_threshold=None) is settings
+    with pytest.raises(SettingsError, match="Invalid parameters: drift_threshold=3"):
+        settings.with_values(drift_threshold=3)
