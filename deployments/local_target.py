@@ -131,6 +131,14 @@ class LocalDeployer:
             log_file=self.versions_dir / version / "function.log",
         )
 
+    def _started(self, version: str) -> LocalFunction:
+        """A version's container for its smoke test; a version that cannot start fails the test."""
+        try:
+            return self.start_function(version)
+        except FunctionError as error:
+            msg = f"version {version} failed to start: {error}"
+            raise SmokeTestError(msg) from error
+
     def _publish(self, artifact: Artifact, model_version: str) -> tuple[str, bool]:
         published = self._published()
         for info in published:
@@ -178,12 +186,7 @@ class LocalDeployer:
             }
             if previous == version:
                 return DeploymentResult(**common, changed=False, detail="already live")
-            try:
-                function = self.start_function(version)
-            except FunctionError as error:
-                msg = f"version {version} failed to start: {error}"
-                raise SmokeTestError(msg) from error
-            with function:
+            with self._started(version) as function:
                 smoke_test(function.invoke, example, model_version)
             self.set_live(version)
             state = "published" if created else "reused"
@@ -212,12 +215,7 @@ class LocalDeployer:
                 raise UsageError(msg)
             info = self.version_info(version)
             previous = self.live_version()
-            try:
-                function = self.start_function(version)
-            except FunctionError as error:
-                msg = f"version {version} failed to start: {error}"
-                raise SmokeTestError(msg) from error
-            with function:
+            with self._started(version) as function:
                 smoke_test_version(function.invoke)
             self.set_live(version)
         return DeploymentResult(

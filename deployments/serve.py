@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -173,11 +174,9 @@ def main(argv: list[str] | None = None) -> None:
         live.version or "none yet",
     )
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        with server, contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     finally:
-        server.server_close()
         live.close()
 
 

@@ -11,6 +11,7 @@ instead and need no server):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -58,12 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         server = serve(reports_folder(settings.storage), address.hostname or "127.0.0.1", address.port or 80)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         logger.info("serving %s at %s", reports_folder(settings.storage), settings.reports_url)
-        try:
+        with server, contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
 
     run_command(run)
 

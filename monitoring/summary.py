@@ -19,6 +19,7 @@ class MonitoringSummary(BaseModel):
     model_name: str
     model_version: str  # the champion the window was compared with
     served_versions: dict[str, float]  # model version -> share of the window's rows it answered
+    live_version: str | None = None  # the model version behind `live` on the target as the run ended
     window_start: datetime
     window_end: datetime
     rows: int
@@ -73,7 +74,8 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         (
             f"Window {summary.window_start:%Y-%m-%d %H:%M} to {summary.window_end:%Y-%m-%d %H:%M} UTC, "
             f"served by {served_text(summary.served_versions)}; compared with the reference data of champion "
-            f"v{summary.model_version}."
+            f"v{summary.model_version}"
+            + (f"; v{summary.live_version} is live now." if summary.live_version else ".")
         ),
         "",
         *[f"- {reason}" for reason in summary.verdict.reasons],

@@ -20,6 +20,7 @@ from deployments.lambda_handler.contract import (
     REFERENCE_FILE,
     ServingSchema,
 )
+from deployments.targets import target_for
 from monitoring.compaction import compact_closed_hours
 from monitoring.decision import Verdict, decide
 from monitoring.labels import join_labels, read_labels
@@ -113,6 +114,19 @@ def compact_logs(settings: Settings, context: ModelContext, now: datetime) -> in
     if compacted:
         get_run_logger().info("Compacted %d closed hours", len(compacted))
     return len(compacted)
+
+
+@task(cache_policy=NO_CACHE)
+def read_live_version(settings: Settings, model_name: str) -> str | None:
+    """The model version behind `live` on the target, or None (nothing deployed, or unreadable)."""
+    try:
+        versions = target_for(settings, model_name).versions()
+    except Exception as error:  # noqa: BLE001 - the verdict does not depend on it; say why it is missing
+        get_run_logger().warning(
+            "Could not read the live version from the %s target: %s", settings.target, error
+        )
+        return None
+    return next((item.model_version for item in versions if item.live), None)
 
 
 @task(cache_policy=NO_CACHE)

@@ -98,6 +98,7 @@ def test_traffic_like_training_data_does_not_retrain(
     summary = monitor_model()
     assert summary.verdict.status == "ok", summary.verdict
     assert (summary.model_version, summary.served_versions) == ("1", {"1": 1.0})
+    assert summary.live_version is None  # served in process here: nothing is deployed on the target
     assert summary.report_link.startswith("http://127.0.0.1:8765/ames-monitor/")
     assert summary.report_link.endswith(".html")
     assert summary.drift_share < 0.15

@@ -213,6 +213,7 @@ def test_unattended_loop_retrains_once_and_moves_live(
             later_summary = _markdown(server, later["id"])
             assert later["auto_scheduled"]
             assert "against champion v2" in later_summary
+            assert "v2 is live now" in later_summary  # read from the target, not the logs
             assert "event loopml.model.drift-detected emitted" not in later_summary
 
             monitors = server.deployment_runs(monitor_id)
