@@ -58,10 +58,13 @@ def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
 class LocalDeployer:
     """Versions and the `live` alias of one model's local function."""
 
-    def __init__(self, home: Path, model_name: str, storage_url: str) -> None:
+    def __init__(
+        self, home: Path, model_name: str, storage_url: str, function_settings: dict[str, str] | None = None
+    ) -> None:
         self.home = home
         self.model_name = model_name
         self.storage_url = storage_url
+        self.function_settings = dict(function_settings or {})
         self.root = home / "deployments" / model_name
         self.versions_dir = self.root / "versions"
         self.live_file = self.root / f"{LIVE_ALIAS}.json"
@@ -73,7 +76,7 @@ class LocalDeployer:
 
     def environment(self) -> dict[str, str]:
         """The function's environment variables on this target."""
-        return {"STORAGE_URL": self.storage_url}
+        return {**self.function_settings, "STORAGE_URL": self.storage_url}
 
     def layers(self) -> list[Path]:
         """Layer folders for the local runner (built once, then cached)."""

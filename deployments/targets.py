@@ -59,5 +59,6 @@ def target_for(settings: Settings, model_name: str) -> Target:
             aws_config(settings, model_name),
             model_name=model_name,
             layer_cache=settings.home / "cache" / "layers",
+            function_settings=settings.function_environment,
         )
-    return LocalDeployer(settings.home, model_name, settings.storage)
+    return LocalDeployer(settings.home, model_name, settings.storage, settings.function_environment)

@@ -2,7 +2,7 @@
 
 1. Train an initial champion on the Ames sales up to 2007 and deploy it.
 2. Serve it on 127.0.0.1 and replay the 2008-2010 sales through the HTTP endpoint
-   (with a synthetic shift of the size features unless `--shift 1`).
+   (with a synthetic shift of the area and size features unless `--shift 1`).
 3. Deliver the true sale prices as labels, run the monitor, and let its drift verdict
    retrain on the source data plus the labelled traffic; a better model is deployed and
    `live` moves while the server keeps answering.
@@ -15,12 +15,15 @@ import http.client
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
 from typing import Any
 
-NOT_SHIFTED = ("year", "yr_", "mo_sold", "garage_yr_blt")
+# The synthetic shift touches area and size features only (square feet, lot size and frontage,
+# garage, deck, porch and pool areas): ratings, room counts and years keep their real values.
+SIZE_FEATURES = re.compile(r"(area|_sf(_|$)|sf_|porch|frontage)")
 
 
 def say(step: str, text: str = "") -> None:
@@ -49,14 +52,29 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def shifted(instance: dict[str, Any], numeric: set[str], factor: float) -> dict[str, Any]:
-    """Scale the size-like numeric features (not years or months) by `factor`."""
-    return {
-        key: value * factor
-        if key in numeric and not key.startswith(NOT_SHIFTED) and key != "mo_sold"
-        else value
-        for key, value in instance.items()
-    }
+def size_features(numeric: list[str]) -> list[str]:
+    """The numeric inputs that measure an area or a size."""
+    return [name for name in numeric if SIZE_FEATURES.search(name)]
+
+
+def shifted(instance: dict[str, Any], sizes: set[str], factor: float) -> dict[str, Any]:
+    """Scale the area and size features of one instance by `factor` (bigger houses than in training)."""
+    return {key: value * factor if key in sizes else value for key, value in instance.items()}
+
+
+def replay_instances(later: Any, schema: Any, factor: float) -> list[dict[str, Any]]:
+    """The later sales as request instances, with the synthetic shift applied and narrated."""
+    from tasks.batch import to_instances
+
+    instances = to_instances(later, schema)
+    if factor == 1:
+        say(f"3. Replaying {len(instances)} sales from 2008-2010 as live traffic")
+        return instances
+    sizes = size_features(schema.numeric)
+    say(f"3. Replaying {len(instances)} sales from 2008-2010 as live traffic (a synthetic shift)")
+    say("", f"area and size features x{factor}: {', '.join(sizes)}")
+    say("", "ratings, conditions, room counts and years are as sold")
+    return [shifted(instance, set(sizes), factor) for instance in instances]
 
 
 def post(connection: http.client.HTTPConnection, path: str, body: Any) -> tuple[int, dict[str, Any]]:
@@ -77,7 +95,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     """Run the demo."""
     parser = argparse.ArgumentParser(description="Run the closed loop on the local target.")
     parser.add_argument(
-        "--shift", type=float, default=1.3, help="scale size features of the replayed sales (1 = none)"
+        "--shift",
+        type=float,
+        default=1.3,
+        help="scale area and size features of the replayed sales (1 = none)",
     )
     args = parser.parse_args(argv)
     _quiet()
@@ -89,7 +110,6 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     from flows.training import train_model
     from monitoring.labels import upload_labels
     from monitoring.summary import served_text
-    from tasks.batch import to_instances
     from tasks.data import normalise_columns, read_table
     from tasks.dataset import AMES_SPEC
     from tasks.registry import mlflow_client
@@ -157,14 +177,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
             f"GET /health -> {health['model_name']} v{health['model_version']}; GET /schema -> {len(schema['features'])} inputs",
         )
 
-        numeric = set(ServingSchema.from_dict(schema).numeric)
-        instances = to_instances(later, ServingSchema.from_dict(schema))
-        if args.shift != 1:
-            instances = [shifted(instance, numeric, args.shift) for instance in instances]
-        say(
-            f"3. Replaying {len(instances)} sales from 2008-2010 as live traffic"
-            + (f" (size features x{args.shift}: a synthetic shift)" if args.shift != 1 else "")
-        )
+        instances = replay_instances(later, ServingSchema.from_dict(schema), args.shift)
         request_ids, actuals, refused = [], [], []
         for instance, price in zip(instances, later["sale_price"], strict=True):
             status, answer = post(connection, "/predict", instance)

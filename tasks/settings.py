@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     lambda_memory_mb: int = Field(1024, ge=128, le=10240)
     canary_weight: float | None = Field(None, gt=0.0, lt=1.0)
     firehose_stream: str | None = None
+    missing_fields: Literal["impute", "reject"] = Field(
+        "impute", description="The function imputes fields left out of a request, or refuses them."
+    )
     drift_threshold: float = Field(
         0.15, gt=0.0, lt=1.0, description="Drifted-feature share that means drift."
     )
@@ -141,6 +144,11 @@ class Settings(BaseSettings):
         except ValidationError as error:
             problems = [f"{item['loc'][0]}={item.get('input')!r}: {item['msg']}" for item in error.errors()]
             raise SettingsError("Invalid parameters: " + "; ".join(problems)) from None
+
+    @property
+    def function_environment(self) -> dict[str, str]:
+        """Settings the serving function reads from its environment, set by every deployer."""
+        return {"MISSING_FIELDS": self.missing_fields}
 
     @property
     def artifact_root(self) -> str:

@@ -49,6 +49,7 @@ class AwsDeployer:
         *,
         model_name: str | None = None,
         layer_cache: Path | None = None,
+        function_settings: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`invoker` defaults to Lambda's own Invoke; `layer_cache` is where the layer is built."""
@@ -57,6 +58,7 @@ class AwsDeployer:
         self.invoker = invoker
         self.model_name = model_name or config.function_name
         self.layer_cache = layer_cache
+        self.function_settings = dict(function_settings or {})
         self._sleep = sleep
         self._step = "start"
         self._alias_moved = False
@@ -102,9 +104,8 @@ class AwsDeployer:
             aws = AwsClients.connect(self.config, self.session, self._sleep)
             invoker = self.invoker or lambda_invoker(aws.lambda_, self.config.function_name)
             layer = layer_zip or self.build_layer()
-            return self._deploy(
-                aws, invoker, function_zip, layer, example, str(model_version), environment or {}
-            )
+            variables = {**self.function_settings, **(environment or {})}
+            return self._deploy(aws, invoker, function_zip, layer, example, str(model_version), variables)
         except DeployError:
             raise
         except Exception as error:

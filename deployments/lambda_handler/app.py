@@ -79,7 +79,8 @@ def _body(event: dict[str, Any]) -> str | bytes:
 
 def predict(body: Any, request_id: str, started: float, source: str = ONLINE) -> dict[str, Any]:
     """Validate, predict and log; the log is written before the answer is returned."""
-    batch = validate_instances(instances_from_body(body, CONFIG.max_batch_rows), MODEL.rules)
+    instances = instances_from_body(body, CONFIG.max_batch_rows)
+    batch = validate_instances(instances, MODEL.rules, reject_missing=CONFIG.reject_missing)
     predictions = MODEL.predict(batch)
     at = datetime.now(UTC)
     latency_ms = (time.perf_counter() - started) * 1000
@@ -95,6 +96,7 @@ def predict(body: Any, request_id: str, started: float, source: str = ONLINE) ->
             "prediction": predictions.values[row],
             "latency_ms": round(latency_ms, 3),
             "unknown_categories": batch.unknown_categories[row],
+            "missing_fields": batch.missing_fields[row],
             "source": source,
         }
         if predictions.probabilities is not None:

@@ -10,6 +10,9 @@ from .contract import MODEL_FILE
 
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024  # under Lambda's 6 MB synchronous payload limit
+# "impute": a field left out is predicted with the pipeline's imputation and logged as missing;
+# "reject": fields that training never saw missing are required (400 otherwise).
+MISSING_FIELD_POLICIES = ("impute", "reject")
 
 
 class ConfigurationError(RuntimeError):
@@ -25,6 +28,7 @@ class FunctionConfig:
     firehose_stream: str | None
     max_batch_rows: int
     max_body_bytes: int
+    reject_missing: bool = False
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -50,10 +54,15 @@ def load_config() -> FunctionConfig:
     if not storage_url.startswith(("s3://", "file://")) and firehose_stream is None:
         msg = f"STORAGE_URL must be an s3:// or file:// URL, got {storage_url!r}"
         raise ConfigurationError(msg)
+    missing_fields = os.environ.get("MISSING_FIELDS", MISSING_FIELD_POLICIES[0])
+    if missing_fields not in MISSING_FIELD_POLICIES:
+        msg = f"MISSING_FIELDS must be one of {', '.join(MISSING_FIELD_POLICIES)}, got {missing_fields!r}"
+        raise ConfigurationError(msg)
     return FunctionConfig(
         model_dir=model_dir,
         storage_url=storage_url,
         firehose_stream=firehose_stream,
         max_batch_rows=_positive_int("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
         max_body_bytes=_positive_int("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        reject_missing=missing_fields == "reject",
     )

@@ -47,11 +47,12 @@ class FeatureRule:
 
 @dataclass
 class ValidatedBatch:
-    """Model feeds plus the cleaned instances and any categories training never saw."""
+    """Model feeds plus the cleaned instances, categories training never saw, and fields left out."""
 
     feeds: dict[str, np.ndarray]
     instances: list[dict[str, Any]]
     unknown_categories: list[list[str]] = field(default_factory=list)
+    missing_fields: list[list[str]] = field(default_factory=list)
 
 
 def _refuse_constant(name: str) -> float:
@@ -124,12 +125,19 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def validate_instances(instances: list[Any], rules: list[FeatureRule]) -> ValidatedBatch:
-    """Check every instance; the first problem found becomes a RequestError naming it."""
+def validate_instances(
+    instances: list[Any], rules: list[FeatureRule], *, reject_missing: bool = False
+) -> ValidatedBatch:
+    """Check every instance; the first problem found becomes a RequestError naming it.
+
+    A field left out (or null) is imputed by the model's pipeline and listed in
+    `missing_fields`; with `reject_missing`, fields training never saw missing are required.
+    """
     known = {rule.name for rule in rules}
     columns: dict[str, list[Any]] = {rule.name: [] for rule in rules}
     cleaned: list[dict[str, Any]] = []
     unknown_categories: list[list[str]] = []
+    missing_fields: list[list[str]] = []
     for index, instance in enumerate(instances):
         if not isinstance(instance, dict):
             msg = f"instance {index} must be a JSON object, got {_json_type(instance)}"
@@ -140,12 +148,15 @@ def validate_instances(instances: list[Any], rules: list[FeatureRule]) -> Valida
             raise RequestError(msg, field=str(extra[0]), index=index)
         row: dict[str, Any] = {}
         unseen: list[str] = []
-        missing = None
+        left_out: list[str] = []
+        required = None
         for rule in rules:
             value = instance.get(rule.name)
             if value is None:
                 # reported after the type checks: a wrong value is the more useful message
-                missing = missing or (None if rule.nullable else rule.name)
+                left_out.append(rule.name)
+                if reject_missing and not rule.nullable:
+                    required = required or rule.name
                 columns[rule.name].append(math.nan if rule.is_number else MISSING_CATEGORY)
                 row[rule.name] = None
                 continue
@@ -157,13 +168,14 @@ def validate_instances(instances: list[Any], rules: list[FeatureRule]) -> Valida
                     unseen.append(rule.name)
             columns[rule.name].append(value)
             row[rule.name] = value
-        if missing is not None:
-            msg = f"instance {index}: field {missing!r} is required"
-            raise RequestError(msg, field=missing, index=index)
+        if required is not None:
+            msg = f"instance {index}: field {required!r} is required (MISSING_FIELDS=reject)"
+            raise RequestError(msg, field=required, index=index)
         cleaned.append(row)
         unknown_categories.append(unseen)
+        missing_fields.append(left_out)
     feeds = {
         rule.name: np.array(columns[rule.name], dtype=np.float32 if rule.is_number else object).reshape(-1, 1)
         for rule in rules
     }
-    return ValidatedBatch(feeds, cleaned, unknown_categories)
+    return ValidatedBatch(feeds, cleaned, unknown_categories, missing_fields)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import threading
 import time
 import urllib.parse
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deployments.local_runner import http_event
+from flows.demo import SIZE_FEATURES
 
 
 def instances_from_reference(bundle: Path, rows: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -47,9 +47,6 @@ def shifted(instances: list[dict[str, Any]], schema: dict[str, Any], factor: flo
     """The same instances with every numeric feature multiplied by `factor` (a strong drift)."""
     numeric = {feature["name"] for feature in schema["features"] if feature["type"] == "number"}
     return [{k: (v * factor if k in numeric else v) for k, v in instance.items()} for instance in instances]
-
-
-SIZE_FEATURES = re.compile(r"(area|_sf(_|$)|sf_|porch|frontage)")  # Ames square feet, lot and porch sizes
 
 
 def size_shifted(instances: list[dict[str, Any]], factor: float) -> list[dict[str, Any]]:

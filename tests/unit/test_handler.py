@@ -77,6 +77,7 @@ def test_batch_with_unknown_category_and_missing_optional_field(
     assert [r["row"] for r in records] == [0, 1, 2]
     assert records[1]["unknown_categories"] == ["neighborhood"]
     assert records[2]["features"]["lot_frontage"] is None
+    assert [r["missing_fields"] for r in records] == [[], [], ["lot_frontage"]]
 
 
 def test_direct_invocation_and_base64_body(app: ModuleType, example: dict) -> None:
@@ -99,7 +100,6 @@ def test_direct_invocation_and_base64_body(app: ModuleType, example: dict) -> No
         ({"gr_liv_area": True}, 400, "must be a number, got boolean", "gr_liv_area"),
         ({"neighborhood": 3.5}, 400, "field 'neighborhood' must be a string, got number", "neighborhood"),
         ({"colour": "red"}, 400, "instance 0: unknown field 'colour'", "colour"),
-        ({"gr_liv_area": None}, 400, "field 'gr_liv_area' is required", "gr_liv_area"),
         ({"gr_liv_area": 1e39}, 400, "must be a finite number within float32 range", "gr_liv_area"),
         ({"gr_liv_area": 10**400}, 400, "must be a finite number", "gr_liv_area"),
     ],
@@ -191,3 +191,31 @@ def test_rows_are_logged_with_their_source(app: ModuleType, example: dict, stora
 
     assert sources("req-claims-batch") == ["online"]
     assert sources(batch_id) == ["batch", "batch"]
+
+
+def test_missing_fields_are_imputed_predicted_and_listed(
+    app: ModuleType, example: dict, storage: Path
+) -> None:
+    """A field training never saw missing is imputed by the pipeline, not refused (MISSING_FIELDS=impute)."""
+    required = {k: v for k, v in example.items() if k not in {"gr_liv_area", "overall_qual"}}
+    code, body = _post(
+        app, {"instances": [required, {**example, "bsmt_qual": None}]}, request_id="req-missing"
+    )
+    assert code == 200
+    assert all(30_000 < price < 800_000 for price in body["predictions"])
+    records = [json.loads(line) for line in next(storage.rglob("req-missing.jsonl")).read_text().splitlines()]
+    assert [r["missing_fields"] for r in records] == [["overall_qual", "gr_liv_area"], ["bsmt_qual"]]
+    assert records[0]["features"]["gr_liv_area"] is None
+
+
+def test_missing_fields_can_be_refused(ames_bundle: Path, example: dict, tmp_path: Path) -> None:
+    strict = load_handler(ames_bundle, tmp_path, MISSING_FIELDS="reject")
+    code, body = _post(strict, {"instances": [example, {**example, "gr_liv_area": None}]})
+    assert code == 400
+    assert body["error"] == "instance 1: field 'gr_liv_area' is required (MISSING_FIELDS=reject)"
+    assert (body["field"], body["instance"]) == ("gr_liv_area", 1)
+    assert not list(tmp_path.rglob("*.jsonl"))
+    optional = {k: v for k, v in example.items() if k != "lot_frontage"}  # nullable in training
+    assert _post(strict, optional)[0] == 200
+    with pytest.raises(RuntimeError, match="MISSING_FIELDS must be one of impute, reject, got 'drop'"):
+        load_handler(ames_bundle, tmp_path, MISSING_FIELDS="drop")

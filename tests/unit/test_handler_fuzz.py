@@ -20,7 +20,8 @@ EXAMPLES = 1500
 @pytest.fixture(scope="module")
 def fuzz_target(ames_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, dict, Path]:
     storage = tmp_path_factory.mktemp("fuzz-logs")
-    app = load_handler(ames_bundle, storage, MAX_BATCH_ROWS=str(MAX_ROWS))
+    # strict about missing fields, so leaving a required field out is one of the malformed kinds
+    app = load_handler(ames_bundle, storage, MAX_BATCH_ROWS=str(MAX_ROWS), MISSING_FIELDS="reject")
     schema = json.loads((ames_bundle / "schema.json").read_text())
     return app, schema, storage
 

@@ -1,4 +1,4 @@
-"""`python -m deployments.rollback` on the local target: lists, moves `live`, refuses unknown versions."""
+"""The local target through its interface: rollback (listing, smoke test, unknown versions), settings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 
 from deployments import rollback
 from deployments.artifact import build_function_zip
+from deployments.local_runner import http_event
 from deployments.local_target import LocalDeployer
 from deployments.smoke import SmokeTestError
+from deployments.targets import target_for
+from tasks.settings import load_settings
 
 MODEL = "ames-test"  # the name inside the `ames_bundle` metadata
 
@@ -61,3 +64,18 @@ def test_rollback_smoke_tests_the_version_first(mlops_env: Path, ames_bundle: Pa
     assert deployer.live_version() == "1"
     result = deployer.rollback("1")
     assert (result.function_version, result.previous_version, result.changed) == ("1", "1", False)
+
+
+def test_missing_fields_setting_reaches_the_deployed_function(
+    mlops_env: Path, ames_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_MISSING_FIELDS", "reject")
+    target = target_for(load_settings(), MODEL)
+    example = json.loads((ames_bundle / "schema.json").read_text())["example"]
+    target.deploy(build_function_zip(ames_bundle, tmp_path / "function.zip"), example, "1")
+    with target.live() as invoke:
+        refused = invoke(http_event("POST", "/predict", json.dumps({**example, "gr_liv_area": None})))
+        answered = invoke(http_event("POST", "/predict", json.dumps(example)))
+    assert refused["statusCode"] == 400
+    assert "is required (MISSING_FIELDS=reject)" in json.loads(refused["body"])["error"]
+    assert answered["statusCode"] == 200
