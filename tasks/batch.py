@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from deployments.lambda_handler.contract import BATCH, ServingSchema
 from deployments.lambda_handler.validation import RequestError, rules_from_schema, validate_instances
 from deployments.targets import target_for
+from tasks.artifacts import artifact_key
 from tasks.data import PARQUET_SUFFIXES, normalise_columns, read_table
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.settings import Settings
@@ -134,7 +135,7 @@ def score_source(
         logger.warning("Rejected %d rows that fail the input schema: %s", len(rejected), rejected_url)
     logger.info("Scored %d rows into %s", len(scored), output_url)
     create_markdown_artifact(
-        key=f"batch-{model_name}".lower().replace("_", "-").replace(".", "-"),
+        key=artifact_key("batch", model_name),
         description="Batch scoring output",
         markdown=(
             f"# Scored {len(scored)} of {len(frame)} rows with {model_name}\n\n"

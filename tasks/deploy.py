@@ -14,6 +14,7 @@ from deployments.artifact import Artifact, build_function_zip
 from deployments.lambda_handler.contract import SCHEMA_FILE
 from deployments.result import DeploymentResult
 from deployments.targets import target_for
+from tasks.artifacts import artifact_key
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.registry import fetch_bundle
 from tasks.settings import Settings
@@ -64,7 +65,7 @@ def deploy_artifact(
             "%s v%s is already live as version %s", model_name, model_version, result.function_version
         )
     create_markdown_artifact(
-        key=f"deployment-{model_name}".lower().replace("_", "-").replace(".", "-"),
+        key=artifact_key("deployment", model_name),
         description="What the deploy did",
         markdown="\n".join(
             [

@@ -31,6 +31,7 @@ from monitoring.report_server import report_address
 from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, record_trigger
 from monitoring.summary import MonitoringSummary, summary_markdown
 from monitoring.window import Window
+from tasks.artifacts import artifact_key
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.registry import ensure_experiment, fetch_bundle, mlflow_client
 from tasks.settings import Settings
@@ -246,11 +247,6 @@ def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str | None:
 def record_retrain(settings: Settings, model_name: str, now: datetime, detail: dict[str, Any]) -> None:
     """Remember when the retrain started, for the cooldown."""
     record_trigger(settings.storage, model_name, now, detail)
-
-
-def artifact_key(prefix: str, model_name: str) -> str:
-    """A Prefect artifact key: lower-case letters, digits and dashes only."""
-    return f"{prefix}-{model_name}".lower().replace("_", "-").replace(".", "-")
 
 
 @task(cache_policy=NO_CACHE)
