@@ -211,12 +211,12 @@ class LocalDeployer:
     def rollback(self, version: str) -> DeploymentResult:
         """Move `live` to an earlier version after the same smoke test a deploy runs."""
         with self._locked():
-            known = [str(info["version"]) for info in self._published()]
-            if version not in known:
-                listed = ", ".join(known) or "none (deploy one with python -m flows.deploy)"
+            published = {str(info["version"]): info for info in self._published()}
+            if version not in published:
+                listed = ", ".join(published) or "none (deploy one with python -m flows.deploy)"
                 msg = f"{self.model_name} has no local function version {version}; versions: {listed}"
                 raise UsageError(msg)
-            info = self.version_info(version)
+            info = published[version]
             previous = self.live_version()
             with self._started(version) as function:
                 smoke_test_version(function.invoke)

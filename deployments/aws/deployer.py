@@ -230,8 +230,8 @@ class AwsDeployer:
         aws = AwsClients.connect(self.config, self.session, self._sleep)
         live = function.live_alias(aws)
         found = []
-        for version in function.published_versions(aws):
-            configuration = function.function_configuration(aws, version) or {}
+        for configuration in function.published_configurations(aws):
+            version = str(configuration["Version"])
             try:
                 record = ArtifactRecord.from_description(configuration.get("Description", ""))
             except ValueError:
@@ -250,7 +250,8 @@ class AwsDeployer:
     def rollback(self, version: str) -> DeploymentResult:
         """Move `live` to an earlier version after the same smoke test a deploy runs; the URL stays."""
         aws = AwsClients.connect(self.config, self.session, self._sleep)
-        published = function.published_versions(aws)
+        configurations = {str(item["Version"]): item for item in function.published_configurations(aws)}
+        published = list(configurations)
         if version not in published:
             listed = ", ".join(published) or "none"
             msg = f"{self.config.function_name} has no version {version}; published versions: {listed}"
@@ -268,8 +269,8 @@ class AwsDeployer:
             function.create_alias(aws, version)
         else:
             function.update_alias(aws, version, {}, live.get("RevisionId"))
-        record = function.recorded_artifact(aws.lambda_, self.config.function_name, version)
-        configuration = function.function_configuration(aws, version) or {}
+        configuration = configurations[version]
+        record = ArtifactRecord.from_description(configuration.get("Description", ""))
         return DeploymentResult(
             target="aws",
             model_name=self.model_name,

@@ -84,12 +84,14 @@ def function_configuration(aws: AwsClients, qualifier: str | None = None) -> dic
         return None
 
 
-def published_versions(aws: AwsClients) -> list[str]:
-    """Every published version number, oldest first."""
+def published_configurations(aws: AwsClients) -> list[dict[str, Any]]:
+    """The configuration of every published version (Description included), oldest first."""
     items = all_items(
         aws.lambda_, "list_versions_by_function", "Versions", FunctionName=aws.config.function_name
     )
-    return sorted((item["Version"] for item in items if item["Version"] != "$LATEST"), key=int)
+    return sorted(
+        (item for item in items if item["Version"] != "$LATEST"), key=lambda item: int(item["Version"])
+    )
 
 
 def _wait(aws: AwsClients, waiter_name: str, **arguments: str) -> None:
