@@ -224,18 +224,15 @@ def test_unattended_loop_retrains_once_and_moves_live(
             assert triggering[0]["auto_scheduled"]
             assert "against champion v1" in _markdown(server, triggering[0]["id"])
             [link] = [a["data"] for a in server.artifacts(later["id"]) if a["key"] == f"drift-{MODEL}-report"]
-    finally:
+        address = re.search(r"\]\((http://127\.0\.0\.1:\d+/[^\s)]+\.html)\)", link)
+        assert address, link
+        with urllib.request.urlopen(address.group(1), timeout=10) as response:  # the report server
+            assert response.status == 200
+            assert b"<html" in response.read(2000).lower()
+    finally:  # whatever failed, every process this test started is stopped
         if traffic is not None:
             traffic.stop()
         stop(endpoint)
-
-    try:
-        address = re.search(r"\]\((http://127\.0\.0\.1:\d+/[^\s)]+\.html)\)", link)
-        assert address, link
-        with urllib.request.urlopen(address.group(1), timeout=10) as response:
-            assert response.status == 200
-            assert b"<html" in response.read(2000).lower()
-    finally:
         stop(reports)
 
     [event] = server.events(DRIFT_EVENT)
