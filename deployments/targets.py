@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -11,9 +10,8 @@ from deployments.artifact import Artifact
 from deployments.aws.config import AwsConfig
 from deployments.local_target import LocalDeployer
 from deployments.result import DeploymentResult, FunctionVersion
+from deployments.smoke import Invoke
 from tasks.settings import Settings
-
-Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Target(Protocol):

@@ -7,6 +7,7 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
+from deployments.lambda_handler.contract import ACTUAL
 from monitoring.quality import live_quality
 from monitoring.summary import MonitoringSummary, served_versions
 from monitoring.window import Window
@@ -138,7 +139,7 @@ def monitor_model(
         drift_threshold=settings.drift_threshold,
         drifted_features=drifted_features(figures),
         prediction_drift=None if figures is None or figures.prediction is None else figures.prediction.score,
-        labelled_rows=int(rows["actual"].notna().sum()),
+        labelled_rows=int(rows[ACTUAL].notna().sum()),
         live_metrics=metrics,
         verdict=verdict,
         report_url=report_url,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from deployments.lambda_handler.contract import ACTUAL, PROBABILITY, ServingSchema
+from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
 from tasks.evaluate import holdout_metrics, primary_score
 
 
@@ -25,7 +25,7 @@ def live_quality(
         return {}, None
     if schema.task == "regression":
         actual = pd.to_numeric(labelled[ACTUAL]).to_numpy()
-        scores = labelled["prediction"].to_numpy(dtype="float64")
+        scores = labelled[PREDICTION].to_numpy(dtype="float64")
     else:
         actual = (labelled[ACTUAL].astype(str) == schema.positive_class).astype("int64").to_numpy()
         scores = labelled[PROBABILITY].to_numpy(dtype="float64")

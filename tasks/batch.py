@@ -14,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from deployments.lambda_handler.contract import BATCH, ServingSchema
+from deployments.lambda_handler.contract import BATCH, PREDICTION, ServingSchema
 from deployments.lambda_handler.validation import RequestError, rules_from_schema, validate_instances
 from deployments.targets import target_for
 from tasks.artifacts import artifact_key
@@ -102,7 +102,7 @@ def score_rows(
             msg = f"the live function refused a batch: {body.get('error')}"
             raise RuntimeError(msg)
         for row, prediction in enumerate(body["predictions"]):
-            result = {"prediction": prediction, "request_id": body["request_id"], "row": row}
+            result = {PREDICTION: prediction, "request_id": body["request_id"], "row": row}
             if "probabilities" in body:
                 result |= {f"probability_{k}": v for k, v in body["probabilities"][row].items()}
             results.append(result)

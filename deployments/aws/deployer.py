@@ -27,15 +27,13 @@ from deployments.aws.bucket import ensure_bucket, upload
 from deployments.aws.config import ArtifactRecord, AwsClients, AwsConfig, DeployError
 from deployments.aws.http_api import api_endpoint, ensure_api
 from deployments.aws.iam import ensure_log_group, ensure_role
-from deployments.aws.invoke import lambda_invoker
+from deployments.aws.invoke import Invoker, lambda_invoker
 from deployments.aws.layer import ensure_layer
 from deployments.aws.policies import function_environment
 from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.result import DeploymentResult, FunctionVersion
 from deployments.smoke import Invoke, smoke_test, smoke_test_version
 from tasks.errors import UsageError
-
-Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]  # a qualifier and an event in, the answer out
 
 
 class AwsDeployer:

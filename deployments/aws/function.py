@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +12,7 @@ from deployments.artifact import HANDLER, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 from deployments.aws.config import ArtifactRecord, AwsClients, DeployError, all_items, error_code, missing
 from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.local_runner import http_event
-from deployments.smoke import smoke_test
-
-Invoke = Callable[[dict[str, Any]], dict[str, Any]]
+from deployments.smoke import Invoke, smoke_test
 
 # IAM is eventually consistent: a new role can take ~10 s before Lambda may assume it.
 ROLE_PROPAGATION_DELAYS = (2.0, 4.0, 8.0, 16.0)
