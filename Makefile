@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format train reports clean
+.PHONY: help setup demo test lint format train reports evidently-ui clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ train: setup ## Run the training flow once with the current settings
 
 reports: setup ## Serve the local drift reports on 127.0.0.1:8765 (MLOPS_REPORTS_URL)
 	$(RUN) -m monitoring.report_server
+
+evidently-ui: setup ## Evidently UI on the monitoring history, 127.0.0.1:8000 (MLOPS_EVIDENTLY_UI_PORT)
+	$(RUN) -m monitoring.history_ui
 
 clean: ## Remove local state (.mlops) and the virtual environment
 	rm -rf .mlops $(VENV)

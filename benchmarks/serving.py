@@ -27,10 +27,11 @@ from deployments.artifact import (
 )
 from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from deployments.local_target import local_layers
-from tasks.bundle import BundleMetadata, build_schema, sha256_hex, write_bundle
+from tasks.bundle import BundleMetadata, MonitoringBaseline, build_schema, sha256_hex, write_bundle
 from tasks.candidate_selection import fit_candidate, select_deployable
 from tasks.data import prepare_data, read_table
 from tasks.dataset import AMES_SPEC
+from tasks.importance import FeatureImportance, normalised_shares
 from tasks.settings import PROJECT_ROOT
 from tests.support.handler import load_handler
 
@@ -92,7 +93,17 @@ def main() -> None:
         deployable.onnx_model,
         build_schema(data, split.train),
         metadata,
-        split.train.head(10),
+        MonitoringBaseline(
+            reference=split.train.head(10),
+            holdout=split.holdout.head(10),
+            importance=FeatureImportance(
+                metric="rmse",
+                repeats=0,
+                rows=0,
+                seconds=0.0,
+                shares=normalised_shares(data.features, np.zeros(len(data.features))),
+            ),
+        ),
     )
     instances = [
         {k: (None if (isinstance(v, float) and np.isnan(v)) or v == "" else v) for k, v in row.items()}

@@ -77,6 +77,17 @@ def replay_instances(later: Any, schema: Any, factor: float) -> list[dict[str, A
     return [shifted(instance, set(sizes), factor) for instance in instances]
 
 
+def drift_line(summary: Any) -> str:
+    """Both drift measures and the drifted inputs the model leans on most."""
+    if summary.drift_share is None:
+        return "no drift figures (no rows)"
+    top = ", ".join(f"{f['column']} ({f['importance']:.0%})" for f in summary.drifted_features[:5]) or "none"
+    return (
+        f"weighted drift {summary.weighted_drift:.0%} (importance share of drifted inputs), "
+        f"drifted-input share {summary.drift_share:.0%}; drifted inputs by importance: {top}"
+    )
+
+
 def post(connection: http.client.HTTPConnection, path: str, body: Any) -> tuple[int, dict[str, Any]]:
     """POST JSON over a kept-alive connection."""
     connection.request("POST", path, json.dumps(body), {"content-type": "application/json"})
@@ -204,16 +215,16 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
             retrain_mode="inline",  # no Prefect server needed: the monitor runs the retrain itself
             retrain_data_source=str(history_csv),
         )
-        share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.0%}"
         say("", f"verdict: {summary.verdict.status} ({'; '.join(summary.verdict.reasons)})")
-        say(
-            "",
-            f"drifted-feature share {share}; top: {', '.join(f['column'] for f in summary.drifted_features[:5]) or 'none'}",
-        )
-        if summary.live_metrics:
+        say("", drift_line(summary))
+        if summary.estimated_metrics:
+            estimated = summary.estimated_metrics["rmse"]
+            live = summary.live_metrics.get("rmse")
+            realized = "n/a" if live is None else f"${live:,.0f}"
             say(
                 "",
-                f"live RMSE on labelled traffic ${summary.live_metrics['rmse']:,.0f} (holdout was ${first.metrics['rmse']:,.0f})",
+                f"RMSE estimated before labels (DLE) ${estimated:,.0f}, realized on labelled traffic {realized} "
+                f"(holdout was ${first.metrics['rmse']:,.0f})",
             )
         say(
             "",
@@ -273,6 +284,7 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
     say("", f"drift report: {monitor.report_url}")
     say("", f"  in a browser: {monitor.report_link} (after: make reports)")
     say("", f"prediction logs: {settings.storage}/predictions/{model}/")
+    say("", "drift and quality over time: make evidently-ui, then http://127.0.0.1:8000")
     say(
         "",
         f"endpoint (stopped now; start it again): python -m deployments.serve --port 8080 -> http://127.0.0.1:8080 (this run used {url})",

@@ -8,28 +8,25 @@ from typing import Literal
 from prefect import flow, get_run_logger
 
 from deployments.lambda_handler.contract import ACTUAL
-from monitoring.quality import live_quality
 from monitoring.summary import MonitoringSummary, served_versions
 from monitoring.window import Window
 from tasks.errors import quiet_permanent_errors, run_command
 from tasks.monitoring import (
-    DRIFT_EVENT,
+    assess_quality,
     attach_labels,
     build_reports,
     compact_logs,
     drifted_features,
-    emit_drift_event,
-    guard_retrain,
     load_reference,
     log_to_mlflow,
     publish_summary,
     read_live_version,
     read_prediction_logs,
-    record_retrain,
+    record_history,
     report_link,
-    retrain_mode,
     verdict_for,
 )
+from tasks.retrain_trigger import DRIFT_EVENT, emit_drift_event, guard_retrain, record_retrain, retrain_mode
 from tasks.settings import Settings, load_settings
 
 
@@ -73,6 +70,7 @@ def monitor_model(
     end: datetime | None = None,
     ignore_cooldown: bool = False,
     drift_threshold: float | None = None,
+    drift_measure: Literal["weighted", "share"] | None = None,
     max_quality_drop: float | None = None,
     retrain_mode: Literal["auto", "event", "inline", "off"] | None = None,
     retrain_data_source: str | None = None,
@@ -81,13 +79,15 @@ def monitor_model(
 
     The window is the last `window_hours` (default `MLOPS_MONITOR_WINDOW_HOURS`, 24), or
     `start`..`end` when both are given. `ignore_cooldown` lets a manual run start a retrain
-    within the cooldown (never while a training run is in flight). The thresholds and the
-    retrain mode override their settings for this run; `retrain_data_source` is the training
+    within the cooldown (never while a training run is in flight). The drift threshold and
+    measure (`weighted`: importance share of drifted inputs, or `share`), the allowed quality
+    drop and the retrain mode override their settings for this run; `retrain_data_source` is the training
     data of a retrain this run starts inline (the train deployment's own default otherwise).
     """
     quiet_permanent_errors()
     settings = load_settings().with_values(
         drift_threshold=drift_threshold,
+        drift_measure=drift_measure,
         max_quality_drop=max_quality_drop,
         retrain_mode=retrain_mode,
         monitor_window_hours=window_hours,
@@ -98,18 +98,19 @@ def monitor_model(
     context = load_reference(settings, name)
     logs = read_prediction_logs(settings, context, window)
     rows = attach_labels(settings, name, logs, window)
-    metrics, quality_drop = live_quality(
-        rows, context.schema, context.version, context.holdout_metrics, settings.min_labelled_rows
-    )
-    figures, report_url, quality_url = build_reports(settings, context, rows, window)
-    verdict = verdict_for(settings, figures, len(rows), quality_drop)
+    quality = assess_quality(settings, context, rows)
+    figures, snapshot, report_url, quality_url = build_reports(settings, context, rows, window, quality)
+    verdict = verdict_for(settings, figures, len(rows), quality)
     retrain = "not needed"
     if verdict.retrain:
         payload = {
             "model_name": name,
             "champion_version": context.version,
             "drift_share": None if figures is None else figures.drift_share,
+            "weighted_drift": None if figures is None else figures.weighted_drift,
+            "drift_measure": settings.drift_measure,
             "threshold": settings.drift_threshold,
+            "estimated_metrics": quality.estimated,
             "window_start": window.start.isoformat(),
             "window_end": window.end.isoformat(),
             "report_url": report_url,
@@ -136,11 +137,16 @@ def monitor_model(
         batch_rows=stats.batch_rows,
         batch_rows_included=settings.monitor_batch == "include",
         drift_share=None if figures is None else figures.drift_share,
+        weighted_drift=None if figures is None else figures.weighted_drift,
+        drift_measure=settings.drift_measure,
         drift_threshold=settings.drift_threshold,
         drifted_features=drifted_features(figures),
+        excluded_features=list(context.schema.monitor_exclude),
         prediction_drift=None if figures is None or figures.prediction is None else figures.prediction.score,
         labelled_rows=int(rows[ACTUAL].notna().sum()),
-        live_metrics=metrics,
+        estimated_metrics=quality.estimated,
+        live_metrics=quality.live,
+        estimation_error=quality.estimation_error,
         verdict=verdict,
         report_url=report_url,
         quality_report_url=quality_url,
@@ -151,6 +157,7 @@ def monitor_model(
     )
     summary.figures_url = publish_summary(settings, summary)
     log_to_mlflow(settings, summary)
+    record_history(settings, context, snapshot)
     compact_logs(settings, context, now)
     get_run_logger().info("%s: %s; retrain %s", summary.verdict.status, "; ".join(verdict.reasons), retrain)
     return summary

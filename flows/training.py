@@ -18,6 +18,7 @@ from tasks.training import (
     fit_candidate_task,
     gate_promotion,
     load_training_data,
+    measure_feature_importance,
     record_training,
     score_current_champion,
     select_deployable_candidate,
@@ -92,17 +93,11 @@ def train_model(
         production,
         join_url(settings.storage, PREDICTIONS_PREFIX, name),
     )
+    importance = measure_feature_importance(
+        deployable, data, split, settings.importance_repeats, settings.random_seed
+    )
     record = record_training(
-        context,
-        data,
-        snapshot,
-        candidates,
-        deployable,
-        decision,
-        settings.reference_rows,
-        settings.random_seed,
-        tracking_uri,
-        settings.artifact_root,
+        context, data, split, snapshot, candidates, deployable, decision, importance, settings
     )
     summary = TrainingSummary(
         model_name=name,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
+
+DriftMeasure = Literal["weighted", "share"]
+MEASURE_TEXT: dict[DriftMeasure, str] = {
+    "weighted": "weighted drift (importance share of drifted inputs)",
+    "share": "drifted-input share",
+}
 
 
 class Verdict(BaseModel):
@@ -15,37 +22,61 @@ class Verdict(BaseModel):
     reasons: list[str]
 
 
-def decide(
-    rows: int,
-    min_rows: int,
-    drift_share: float | None,
-    drift_threshold: float,
-    quality_drop: float | None = None,
-    max_quality_drop: float | None = None,
-) -> Verdict:
-    """Drift when the drifted-feature share exceeds its threshold or live quality fell too far.
+@dataclass(frozen=True)
+class Evidence:
+    """What a window showed. Quality drops are fractions: how much worse than on the holdout."""
 
-    `quality_drop` is how much worse the live primary metric is than the champion's holdout
-    value, as a fraction; it is None until enough labels have arrived.
-    """
-    if rows < min_rows or drift_share is None:
+    rows: int
+    drift_share: float | None
+    weighted_drift: float | None
+    live_drop: float | None = None  # from labelled rows; None until enough labels arrived
+    estimated_drop: float | None = None  # estimated without labels (DLE or CBPE)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When a window counts as drift."""
+
+    min_rows: int
+    drift_measure: DriftMeasure
+    drift_threshold: float
+    max_quality_drop: float
+
+
+def _quality_reasons(evidence: Evidence, allowed: float) -> list[str]:
+    """Realized quality decides once labels are in; until then the estimate does."""
+    limit = f"than on the holdout (allowed {allowed:.1%})"
+    if evidence.live_drop is not None:
+        return (
+            [f"live quality is {evidence.live_drop:.1%} worse {limit}"]
+            if evidence.live_drop > allowed
+            else []
+        )
+    drop = evidence.estimated_drop
+    if drop is not None and drop > allowed:
+        return [f"estimated quality (no labels yet) is {drop:.1%} worse {limit}"]
+    return []
+
+
+def decide(evidence: Evidence, policy: Policy) -> Verdict:
+    """Drift when the chosen drift measure exceeds its threshold or quality (live, else estimated) fell."""
+    measured = evidence.weighted_drift if policy.drift_measure == "weighted" else evidence.drift_share
+    if evidence.rows < policy.min_rows or measured is None:
         return Verdict(
             status="no_verdict",
             retrain=False,
-            reasons=[f"only {rows} rows in the window; at least {min_rows} are needed for a verdict"],
+            reasons=[f"only {evidence.rows} rows in the window; at least {policy.min_rows} are needed"],
         )
+    name = MEASURE_TEXT[policy.drift_measure]
     reasons = []
-    if drift_share > drift_threshold:
-        reasons.append(
-            f"drifted-feature share {drift_share:.1%} is above the threshold {drift_threshold:.1%}"
-        )
-    if quality_drop is not None and max_quality_drop is not None and quality_drop > max_quality_drop:
-        reasons.append(
-            f"live quality is {quality_drop:.1%} worse than on the holdout (allowed {max_quality_drop:.1%})"
-        )
+    if measured > policy.drift_threshold:
+        reasons.append(f"{name} {measured:.1%} is above the threshold {policy.drift_threshold:.1%}")
+    reasons += _quality_reasons(evidence, policy.max_quality_drop)
     if reasons:
         return Verdict(status="drift", retrain=True, reasons=reasons)
-    summary = f"drifted-feature share {drift_share:.1%} is within the threshold {drift_threshold:.1%}"
-    if quality_drop is not None:
-        summary += f"; live quality within {max_quality_drop:.1%} of the holdout"
+    summary = f"{name} {measured:.1%} is within the threshold {policy.drift_threshold:.1%}"
+    if evidence.live_drop is not None:
+        summary += f"; live quality within {policy.max_quality_drop:.1%} of the holdout"
+    elif evidence.estimated_drop is not None:
+        summary += f"; estimated quality within {policy.max_quality_drop:.1%} of the holdout"
     return Verdict(status="ok", retrain=False, reasons=[summary])

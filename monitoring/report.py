@@ -11,17 +11,20 @@ the window happened to hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
 from evidently.core.report import Snapshot
-from evidently.metrics import ValueDrift
+from evidently.metrics import RowCount, ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
+from sklearn.exceptions import UndefinedMetricWarning
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
+from monitoring.evidently_metrics import MonitorValue, WeightedDrift
 
 NUMERIC_METHOD = "wasserstein"
 CATEGORICAL_METHOD = "jensenshannon"
@@ -38,12 +41,13 @@ class DriftThresholds:
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """One column's drift score against its threshold."""
+    """One column's drift score against its threshold, and the model's reliance on it."""
 
     column: str
     method: str
     score: float
     threshold: float
+    importance: float = 0.0  # share of the verdict's inputs' permutation importance
 
     @property
     def drifted(self) -> bool:
@@ -57,19 +61,36 @@ class DriftFigures:
 
     rows: int
     reference_rows: int
-    features: list[ColumnDrift]
+    features: list[ColumnDrift]  # the inputs the verdict counts
     prediction: ColumnDrift | None
     missing_share: dict[str, float] = field(default_factory=dict)
+    excluded: list[ColumnDrift] = field(default_factory=list)  # monitored, left out of the verdict
 
     @property
     def drifted(self) -> list[ColumnDrift]:
-        """Drifted features, largest score first."""
-        return sorted((c for c in self.features if c.drifted), key=lambda c: c.score, reverse=True)
+        """Drifted inputs of the verdict, most important first."""
+        drifted = (c for c in self.features if c.drifted)
+        return sorted(drifted, key=lambda c: (c.importance, c.score), reverse=True)
 
     @property
     def drift_share(self) -> float:
-        """Share of model inputs that drifted."""
+        """Share of the verdict's inputs that drifted."""
         return len(self.drifted) / len(self.features) if self.features else 0.0
+
+    @property
+    def weighted_drift(self) -> float:
+        """Importance share of the verdict's inputs that drifted."""
+        return sum(column.importance for column in self.drifted)
+
+
+def verdict_weights(schema: ServingSchema, importance: dict[str, float] | None) -> dict[str, float]:
+    """Importance of the inputs the verdict counts, summing to 1 (equal weights without importance)."""
+    counted = [name for name in schema.names if name not in schema.monitor_exclude]
+    weights = {name: max(float((importance or {}).get(name, 0.0)), 0.0) for name in counted}
+    total = sum(weights.values())
+    if total <= 0.0:
+        return dict.fromkeys(counted, 1.0 / len(counted)) if counted else {}
+    return {name: weight / total for name, weight in weights.items()}
 
 
 def model_frame(frame: pd.DataFrame, schema: ServingSchema, *, with_actual: bool = False) -> pd.DataFrame:
@@ -122,11 +143,30 @@ def _drift_scores(snapshot: Snapshot) -> dict[str, ColumnDrift]:
     return scores
 
 
+def _value_drift(column: str, schema: ServingSchema, thresholds: DriftThresholds) -> ValueDrift:
+    if column in schema.categorical:
+        return ValueDrift(column=column, method=CATEGORICAL_METHOD, threshold=thresholds.categorical)
+    return ValueDrift(column=column, method=NUMERIC_METHOD, threshold=thresholds.numeric)
+
+
 def build_drift_report(
-    current: pd.DataFrame, reference: pd.DataFrame, schema: ServingSchema, thresholds: DriftThresholds
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    schema: ServingSchema,
+    thresholds: DriftThresholds,
+    importance: dict[str, float] | None = None,
+    window_values: dict[str, float] | None = None,
 ) -> tuple[Snapshot, DriftFigures]:
-    """Feature and prediction drift plus data-quality summaries of the window against the reference."""
-    features = [*schema.numeric, *schema.categorical]
+    """Input and prediction drift plus data-quality summaries of the window against the reference.
+
+    The inputs in `monitor_exclude` get their own drift scores but stay out of the verdict's
+    preset; `importance` (the bundle's shares) weights the verdict's inputs. `window_values`
+    (estimated and live metrics) go into the snapshot as named values, so the workspace's
+    dashboard can plot them over time.
+    """
+    weights = verdict_weights(schema, importance)
+    counted = list(weights)
+    excluded = [name for name in schema.names if name not in weights]
     prediction = schema.score_column
     current_data = model_frame(current, schema)
     reference_data = model_frame(reference, schema)
@@ -134,15 +174,26 @@ def build_drift_report(
     report = Report(
         [
             DataDriftPreset(
-                columns=features,
+                columns=counted,
                 num_method=NUMERIC_METHOD,
                 cat_method=CATEGORICAL_METHOD,
                 num_threshold=thresholds.numeric,
                 cat_threshold=thresholds.categorical,
                 drift_share=thresholds.share,
             ),
+            WeightedDrift(
+                columns=counted,
+                importance=weights,
+                num_method=NUMERIC_METHOD,
+                cat_method=CATEGORICAL_METHOD,
+                num_threshold=thresholds.numeric,
+                cat_threshold=thresholds.categorical,
+            ),
+            *[_value_drift(name, schema, thresholds) for name in excluded],
             ValueDrift(column=prediction, method=NUMERIC_METHOD, threshold=thresholds.numeric),
-            DataSummaryPreset(columns=[*features, prediction]),
+            RowCount(),
+            *[MonitorValue(name=name, value=value) for name, value in (window_values or {}).items()],
+            DataSummaryPreset(columns=[*schema.names, prediction]),
         ],
         include_tests=True,
     )
@@ -154,15 +205,16 @@ def build_drift_report(
     figures = DriftFigures(
         rows=len(current_data),
         reference_rows=len(reference_data),
-        features=[scores[name] for name in features if name in scores],
+        features=[replace(scores[name], importance=weights[name]) for name in counted if name in scores],
         prediction=scores.get(prediction),
-        missing_share={name: float(current_data[name].isna().mean()) for name in features},
+        missing_share={name: float(current_data[name].isna().mean()) for name in schema.names},
+        excluded=[scores[name] for name in excluded if name in scores],
     )
     return snapshot, figures
 
 
 def build_quality_report(labelled: pd.DataFrame, reference: pd.DataFrame, schema: ServingSchema) -> Snapshot:
-    """Regression or classification quality of the live model on labelled rows, next to training's."""
+    """Regression or classification quality of the live model on labelled rows, next to the holdout's."""
     target = schema.target
     current_data = model_frame(labelled, schema, with_actual=True)
     reference_data = model_frame(reference.assign(**{ACTUAL: reference[target]}), schema, with_actual=True)
@@ -171,7 +223,10 @@ def build_quality_report(labelled: pd.DataFrame, reference: pd.DataFrame, schema
         reference_data[ACTUAL] = reference_data[ACTUAL].map(lambda v: schema.classes[int(v)])
     definition = _definition(schema, with_actual=True)
     preset = RegressionPreset() if schema.task == "regression" else ClassificationPreset()
-    return Report([preset]).run(
-        Dataset.from_pandas(current_data, data_definition=definition),
-        Dataset.from_pandas(reference_data, data_definition=definition),
-    )
+    with warnings.catch_warnings():
+        # Evidently scores R^2 per bin of the target; a bin of one row only leaves that plot point empty
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return Report([preset]).run(
+            Dataset.from_pandas(current_data, data_definition=definition),
+            Dataset.from_pandas(reference_data, data_definition=definition),
+        )

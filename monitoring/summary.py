@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from monitoring.decision import Verdict
+from monitoring.decision import MEASURE_TEXT, DriftMeasure, Verdict
 from monitoring.reader import PredictionLogs
 
 TOP_FEATURES = 10
@@ -30,12 +30,17 @@ class MonitoringSummary(BaseModel):
     sampled: bool
     batch_rows: int = 0
     batch_rows_included: bool = False
-    drift_share: float | None
+    drift_share: float | None  # share of the verdict's inputs that drifted
+    weighted_drift: float | None  # importance share of the verdict's inputs that drifted
+    drift_measure: DriftMeasure = "weighted"  # which of the two the verdict compares with the threshold
     drift_threshold: float
-    drifted_features: list[dict[str, Any]]
+    drifted_features: list[dict[str, Any]]  # column, method, score, threshold, importance
+    excluded_features: list[str] = []  # monitored, left out of the verdict (monitor_exclude)
     prediction_drift: float | None
     labelled_rows: int
-    live_metrics: dict[str, float]
+    estimated_metrics: dict[str, float] = {}  # without labels: DLE (regression) or CBPE (classification)
+    live_metrics: dict[str, float]  # from the labelled rows the compared champion answered
+    estimation_error: dict[str, float] = {}  # estimated minus realized, on the same labelled rows
     verdict: Verdict
     report_url: str | None
     quality_report_url: str | None
@@ -61,13 +66,38 @@ def served_text(served_versions: dict[str, float]) -> str:
     )
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _quality_rows(summary: MonitoringSummary) -> list[str]:
+    """Estimated and realized metrics side by side, with the estimate's error where both exist."""
+    names = [
+        *summary.estimated_metrics,
+        *(n for n in summary.live_metrics if n not in summary.estimated_metrics),
+    ]
+    if not names:
+        return []
+    version = f"v{summary.model_version}"
+    lines = ["", f"| metric of {version} | estimated (no labels) | live (labelled rows) | estimate error |"]
+    lines.append("| --- | --- | --- | --- |")
+    for name in names:
+        cells = [
+            f"{values[name]:.6g}" if name in values else "n/a"
+            for values in (summary.estimated_metrics, summary.live_metrics, summary.estimation_error)
+        ]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return lines
+
+
 def summary_markdown(summary: MonitoringSummary) -> str:
     """The Prefect UI artifact: verdict, what served the window, figures, drifted features, links."""
     verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
-    share = "n/a" if summary.drift_share is None else f"{summary.drift_share:.1%}"
     prediction_drift = "n/a" if summary.prediction_drift is None else f"{summary.prediction_drift:.3f}"
     sampled = " (sampled)" if summary.sampled else ""
     batch = "included" if summary.batch_rows_included else "left out (MLOPS_MONITOR_BATCH)"
+    threshold = f"threshold {summary.drift_threshold:.1%}, MLOPS_DRIFT_MEASURE={summary.drift_measure}"
+    excluded = ", ".join(summary.excluded_features) or "none"
     lines = [
         f"# {summary.model_name}: {verdict} against champion v{summary.model_version}",
         "",
@@ -83,20 +113,27 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         "",
         "| figure | value |",
         "| --- | --- |",
-        f"| drifted-feature share | {share} (threshold {summary.drift_threshold:.1%}) |",
+        f"| {MEASURE_TEXT['weighted']} | {_percent(summary.weighted_drift)} |",
+        f"| {MEASURE_TEXT['share']} | {_percent(summary.drift_share)} |",
+        f"| verdict uses | {MEASURE_TEXT[summary.drift_measure]} ({threshold}) |",
+        f"| left out of the verdict | {excluded} |",
         f"| prediction drift (normed Wasserstein) | {prediction_drift} |",
         f"| rows read | {summary.rows} from {summary.objects} objects{sampled} |",
         f"| batch-scored rows | {summary.batch_rows}, {batch} |",
         f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",
         f"| labelled rows | {summary.labelled_rows} |",
+        *_quality_rows(summary),
     ]
-    for name, value in summary.live_metrics.items():
-        lines.append(f"| live {name} of v{summary.model_version} | {value:.6g} |")
     if summary.drifted_features:
-        lines += ["", "| top drifted feature | method | score | threshold |", "| --- | --- | --- | --- |"]
         lines += [
-            f"| {f['column']} | {f['method']} | {f['score']:.3f} | {f['threshold']:.2f} |"
-            for f in summary.drifted_features[:TOP_FEATURES]
+            "",
+            "| drifted input | importance | method | score | threshold |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {item['column']} | {item['importance']:.1%} | {item['method']} | {item['score']:.3f} "
+            f"| {item['threshold']:.2f} |"
+            for item in summary.drifted_features[:TOP_FEATURES]
         ]
     for title, link, stored in (
         ("drift report", summary.report_link, summary.report_url),

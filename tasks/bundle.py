@@ -1,9 +1,15 @@
-"""The deployable bundle: ONNX model, input schema, metadata and the monitoring reference."""
+"""The deployable bundle: ONNX model, input schema, metadata and the monitor's baselines.
+
+The monitor's baselines are the training rows with the model's predictions (what drift is
+measured against), the holdout rows with out-of-sample predictions (what live quality is
+compared with and performance is estimated from) and each input's permutation importance.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +18,8 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from deployments.lambda_handler.contract import (
+    HOLDOUT_FILE,
+    IMPORTANCE_FILE,
     METADATA_FILE,
     MISSING_CATEGORY,
     MODEL_FILE,
@@ -21,6 +29,7 @@ from deployments.lambda_handler.contract import (
     SCHEMA_FILE,
 )
 from tasks.data import PreparedData
+from tasks.importance import FeatureImportance
 
 SCHEMA_VERSION = 1
 
@@ -46,6 +55,8 @@ class ModelSchema(BaseModel):
     classes: list[str] = Field(default_factory=list)
     features: list[FeatureSchema]
     example: dict[str, Any]
+    time_column: str | None = None
+    monitor_exclude: list[str] = Field(default_factory=list)
 
 
 class BundleMetadata(BaseModel):
@@ -122,14 +133,16 @@ def build_schema(data: PreparedData, train: pd.DataFrame) -> ModelSchema:
         classes=data.classes,
         features=describe_features(data, train),
         example=example_instance(data, train),
+        time_column=data.time_column,
+        monitor_exclude=data.monitor_exclude,
     )
 
 
 def reference_sample(
-    data: PreparedData, train: pd.DataFrame, scores: np.ndarray, max_rows: int, seed: int
+    data: PreparedData, rows: pd.DataFrame, scores: np.ndarray, max_rows: int, seed: int
 ) -> pd.DataFrame:
-    """Training features, target and the model's predictions: the monitor's baseline."""
-    sample = train.assign(**_prediction_columns(data, scores))
+    """Features, target and the model's predictions of some rows (at most `max_rows`)."""
+    sample = rows[[*data.features, data.target]].assign(**_prediction_columns(data, scores))
     if len(sample) > max_rows:
         sample = sample.sample(n=max_rows, random_state=seed)
     return sample.reset_index(drop=True)
@@ -142,19 +155,30 @@ def _prediction_columns(data: PreparedData, scores: np.ndarray) -> dict[str, Any
     return {PREDICTION: labels, PROBABILITY: scores}
 
 
+@dataclass(frozen=True)
+class MonitoringBaseline:
+    """What the monitor compares a window with: training rows, holdout rows, importance."""
+
+    reference: pd.DataFrame  # training rows with in-sample predictions
+    holdout: pd.DataFrame  # holdout rows with out-of-sample predictions
+    importance: FeatureImportance
+
+
 def write_bundle(
     directory: Path,
     onnx_model: bytes,
     schema: ModelSchema,
     metadata: BundleMetadata,
-    reference: pd.DataFrame,
+    baseline: MonitoringBaseline,
 ) -> Path:
-    """Write the four bundle files into a directory and return it."""
+    """Write the bundle files into a directory and return it."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(onnx_model)
     (directory / SCHEMA_FILE).write_text(schema.model_dump_json(indent=2), encoding="utf-8")
     (directory / METADATA_FILE).write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
-    reference.to_parquet(directory / REFERENCE_FILE, index=False)
+    baseline.reference.to_parquet(directory / REFERENCE_FILE, index=False)
+    baseline.holdout.to_parquet(directory / HOLDOUT_FILE, index=False)
+    (directory / IMPORTANCE_FILE).write_text(baseline.importance.model_dump_json(indent=2), encoding="utf-8")
     return directory
 
 

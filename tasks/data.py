@@ -34,11 +34,14 @@ class PreparedData:
     categorical: list[str]
     classes: list[str] = field(default_factory=list)
     dropped_empty: list[str] = field(default_factory=list)
+    time_column: str | None = None  # orders the rows; an input only when also numeric or categorical
+    monitor_exclude: list[str] = field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
-        """Feature columns in table order."""
-        return [name for name in self.frame.columns if name != self.target]
+        """Model inputs in table order."""
+        inputs = {*self.numeric, *self.categorical}
+        return [name for name in self.frame.columns if name in inputs]
 
 
 def read_table(source: str, missing_values: list[str] | None = None) -> pd.DataFrame:
@@ -162,6 +165,20 @@ def _natural_key(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
+def _input_columns(data: pd.DataFrame, spec: DatasetSpec, source: str) -> list[str]:
+    """The spec's inputs: its features (all columns by default) less dropped, target and time."""
+    candidates = spec.features if spec.features is not None else list(data.columns)
+    named = [*candidates, *spec.monitor_exclude, *([spec.time_column] if spec.time_column else [])]
+    absent = [name for name in named if name not in data.columns]
+    if absent:
+        msg = f"columns {absent} from the dataset spec are not in {source}"
+        raise DataValidationError(msg)
+    left_out = {*spec.drop, spec.target}
+    if spec.time_column is not None and not spec.time_feature:
+        left_out.add(spec.time_column)
+    return [name for name in candidates if name not in left_out]
+
+
 def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: int) -> PreparedData:
     """Normalise, select, type and validate a raw table according to the spec."""
     data = normalise_columns(raw)
@@ -174,12 +191,7 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
     if len(data) < min_rows:
         msg = f"{source} has {len(data)} rows; at least {min_rows} are needed to train"
         raise DataValidationError(msg)
-    candidates = spec.features if spec.features is not None else list(data.columns)
-    absent = [name for name in candidates if name not in data.columns]
-    if absent:
-        msg = f"features {absent} from the dataset spec are not in {source}"
-        raise DataValidationError(msg)
-    features = [name for name in candidates if name not in (*spec.drop, spec.target)]
+    features = _input_columns(data, spec, source)
     target, classes = _encode_target(data, spec)
     columns: dict[str, pd.Series] = {}
     numeric: list[str] = []
@@ -200,6 +212,30 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
     if not columns:
         msg = f"{source} has no usable feature columns besides the target {spec.target!r}"
         raise DataValidationError(msg)
+    if spec.time_column is not None and spec.time_column not in columns:
+        columns[spec.time_column] = time_values(spec.time_column, data[spec.time_column])
     columns[spec.target] = target
     frame = pd.DataFrame(columns).reset_index(drop=True)
-    return PreparedData(frame, spec.target, spec.task, numeric, categorical, classes, empty)
+    excluded = [name for name in spec.monitor_exclude if name in (*numeric, *categorical)]
+    return PreparedData(
+        frame, spec.target, spec.task, numeric, categorical, classes, empty, spec.time_column, excluded
+    )
+
+
+def time_values(column: str, values: pd.Series) -> pd.Series:
+    """A time column's values as numbers (years, epochs) or UTC timestamps; an error names bad rows."""
+    numbers = _parse_numbers(column, values, strict=False)
+    if numbers is not None:
+        bad = numbers.isna()
+        parsed: pd.Series = numbers
+    else:
+        text = values.astype("string").str.strip()
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        bad = parsed.isna()
+    if bad.any():
+        msg = (
+            f"time column {column!r} has {int(bad.sum())} values that are neither numbers nor dates "
+            f"({_row_examples(values, bad)})"
+        )
+        raise DataValidationError(msg)
+    return parsed

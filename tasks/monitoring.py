@@ -5,50 +5,70 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+from evidently.core.report import Snapshot
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from deployments.lambda_handler.contract import (
+    HOLDOUT_FILE,
+    IMPORTANCE_FILE,
     METADATA_FILE,
     REFERENCE_FILE,
     ServingSchema,
 )
 from deployments.targets import target_for
 from monitoring.compaction import compact_closed_hours
-from monitoring.decision import Verdict, decide
+from monitoring.decision import Evidence, Policy, Verdict, decide
+from monitoring.estimation import fit_estimator
+from monitoring.history import add_snapshot, workspace_url
 from monitoring.labels import join_labels, read_labels
-from monitoring.quality import labelled_by_version
+from monitoring.quality import (
+    estimated_quality,
+    estimation_error,
+    labelled_by_version,
+    live_quality,
+    quality_drop,
+)
 from monitoring.reader import LogReader, PredictionLogs
 from monitoring.report import DriftFigures, DriftThresholds, build_drift_report, build_quality_report
 from monitoring.report_server import report_address
-from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, record_trigger
 from monitoring.summary import MonitoringSummary, summary_markdown
 from monitoring.window import Window
 from tasks.artifacts import artifact_key
 from tasks.errors import TRANSIENT_RETRIES
+from tasks.evaluate import PRIMARY_METRIC
 from tasks.registry import ensure_experiment, fetch_bundle, mlflow_client
 from tasks.settings import Settings
 from tasks.storage import join_url, s3_client, write_bytes
 
-DRIFT_EVENT = "loopml.model.drift-detected"
-
 
 @dataclass(frozen=True)
 class ModelContext:
-    """The model version the window is compared against: its schema, reference and metrics."""
+    """The model version the window is compared against: its schema, baselines and metrics.
+
+    Bundles from before the holdout baseline and importance existed have neither: their
+    quality is compared with the training rows and every input weighs the same.
+    """
 
     model_name: str
     version: str
     schema: ServingSchema
-    reference: pd.DataFrame
+    reference: pd.DataFrame  # training rows: the drift baseline
     holdout_metrics: dict[str, float]
+    holdout: pd.DataFrame | None = None  # out-of-sample predictions: the quality baseline
+    importance: dict[str, float] | None = None
+
+    @property
+    def quality_reference(self) -> pd.DataFrame:
+        """What live quality is compared with: the holdout when the bundle has it."""
+        return self.reference if self.holdout is None else self.holdout
 
 
 def load_model_context(settings: Settings, model_name: str, version: str | None = None) -> ModelContext:
@@ -58,7 +78,14 @@ def load_model_context(settings: Settings, model_name: str, version: str | None 
         schema = ServingSchema.load(bundle)
         reference = pd.read_parquet(bundle / REFERENCE_FILE)
         metadata = json.loads((bundle / METADATA_FILE).read_text("utf-8"))
-    return ModelContext(model_name, resolved, schema, reference, metadata.get("metrics", {}))
+        holdout_path, importance_path = bundle / HOLDOUT_FILE, bundle / IMPORTANCE_FILE
+        holdout = pd.read_parquet(holdout_path) if holdout_path.exists() else None
+        importance = (
+            json.loads(importance_path.read_text("utf-8"))["shares"] if importance_path.exists() else None
+        )
+    return ModelContext(
+        model_name, resolved, schema, reference, metadata.get("metrics", {}), holdout, importance
+    )
 
 
 @task(cache_policy=NO_CACHE)
@@ -155,98 +182,88 @@ def report_link(settings: Settings, url: str | None, expires_seconds: int = 7 * 
     return report_address(url, settings.storage, settings.reports_url)
 
 
+@dataclass(frozen=True)
+class QualityFigures:
+    """The compared champion's quality in the window: estimated, realized, and the drops."""
+
+    estimated: dict[str, float]
+    live: dict[str, float]
+    estimation_error: dict[str, float]
+    estimated_drop: float | None
+    live_drop: float | None
+
+    def window_values(self) -> dict[str, float]:
+        """`estimated_<metric>` and `live_<metric>` values for the snapshot and its dashboard."""
+        return {
+            **{f"estimated_{name}": value for name, value in self.estimated.items()},
+            **{f"live_{name}": value for name, value in self.live.items()},
+        }
+
+
+@task(cache_policy=NO_CACHE)
+def assess_quality(settings: Settings, context: ModelContext, rows: pd.DataFrame) -> QualityFigures:
+    """Estimate the champion's metrics without labels and measure them where labels arrived."""
+    schema, version, baseline = context.schema, context.version, context.holdout_metrics
+    live, live_drop = live_quality(rows, schema, version, baseline, settings.min_labelled_rows)
+    estimator = None if context.holdout is None else fit_estimator(schema, context.holdout)
+    estimated = estimated_quality(rows, version, estimator)
+    figures = QualityFigures(
+        estimated=estimated,
+        live=live,
+        estimation_error=estimation_error(rows, version, estimator, live),
+        estimated_drop=quality_drop(schema, estimated, baseline),
+        live_drop=live_drop,
+    )
+    if estimated:
+        get_run_logger().info(
+            "Estimated without labels: %s; realized: %s",
+            ", ".join(f"{name}={value:.6g}" for name, value in estimated.items()),
+            ", ".join(f"{name}={value:.6g}" for name, value in live.items()) or "not enough labels",
+        )
+    return figures
+
+
 @task(cache_policy=NO_CACHE)
 def build_reports(
-    settings: Settings, context: ModelContext, rows: pd.DataFrame, window: Window
-) -> tuple[DriftFigures | None, str | None, str | None]:
+    settings: Settings, context: ModelContext, rows: pd.DataFrame, window: Window, quality: QualityFigures
+) -> tuple[DriftFigures | None, Snapshot | None, str | None, str | None]:
     """Run Evidently and store the HTML report(s) under `reports/<model>/`."""
     if rows.empty:
-        return None, None, None
+        return None, None, None, None
     thresholds = DriftThresholds(
         numeric=settings.drift_numeric_threshold,
         categorical=settings.drift_categorical_threshold,
         share=settings.drift_threshold,
     )
-    snapshot, figures = build_drift_report(rows, context.reference, context.schema, thresholds)
+    snapshot, figures = build_drift_report(
+        rows,
+        context.reference,
+        context.schema,
+        thresholds,
+        context.importance,
+        window_values=quality.window_values(),
+    )
     base = join_url(settings.storage, "reports", context.model_name, window.name)
     report_url = _save_html(snapshot, f"{base}.html")
     quality_url = None
     labelled = labelled_by_version(rows, context.version)
     if len(labelled) >= settings.min_labelled_rows:
-        quality_url = _save_html(
-            build_quality_report(labelled, context.reference, context.schema), f"{base}-quality.html"
-        )
+        quality_report = build_quality_report(labelled, context.quality_reference, context.schema)
+        quality_url = _save_html(quality_report, f"{base}-quality.html")
     get_run_logger().info("Drift report: %s", report_url)
-    return figures, report_url, quality_url
+    return figures, snapshot, report_url, quality_url
 
 
-def retrain_in_flight() -> int:
-    """Training flow runs that are running, pending, or scheduled and already due."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=["train"])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(
-                        any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]
-                    )
-                )
-            ),
-        )
-    now = datetime.now(UTC)
-    due = [
-        run
-        for run in runs
-        if run.state_type != StateType.SCHEDULED or (run.expected_start_time or now) <= now
-    ]
-    return len(due)
-
-
-def retrain_mode(settings: Settings) -> str:
-    """`event` with a Prefect server (its automation starts the deployment), else `inline`."""
-    if settings.retrain_mode != "auto":
-        return settings.retrain_mode
-    from prefect.settings import get_current_settings
-
-    return "event" if get_current_settings().api.url else "inline"
-
-
-@task(cache_policy=NO_CACHE)
-def guard_retrain(
-    settings: Settings, model_name: str, now: datetime, *, ignore_cooldown: bool = False
-) -> GuardDecision:
-    """Check cooldown (unless a manual run says to ignore it) and runs in flight before any retrain."""
-    cooldown = timedelta(hours=0 if ignore_cooldown else settings.retrain_cooldown_hours)
-    return check_guard(last_trigger(settings.storage, model_name), now, cooldown, retrain_in_flight())
-
-
-@task(cache_policy=NO_CACHE)
-def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str | None:
-    """Emit the drift event; the `train` deployment's trigger starts one training run."""
-    from prefect.events import emit_event
-
-    event = emit_event(
-        event=DRIFT_EVENT,
-        resource={"prefect.resource.id": f"loopml.model.{model_name}", "prefect.resource.name": model_name},
-        payload=payload,
-    )
-    return None if event is None else str(event.id)
-
-
-@task(cache_policy=NO_CACHE)
-def record_retrain(settings: Settings, model_name: str, now: datetime, detail: dict[str, Any]) -> None:
-    """Remember when the retrain started, for the cooldown."""
-    record_trigger(settings.storage, model_name, now, detail)
+@task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
+def record_history(settings: Settings, context: ModelContext, snapshot: Snapshot | None) -> str | None:
+    """Add the window's snapshot (no raw rows) to the Evidently workspace: the model's history."""
+    if snapshot is None:
+        return None
+    metric, _ = PRIMARY_METRIC[context.schema.task]
+    workspace = workspace_url(settings.storage)
+    snapshot_id = add_snapshot(workspace, context.model_name, snapshot, primary_metric=metric)
+    get_run_logger().info("Added snapshot %s to the Evidently workspace %s", snapshot_id, workspace)
+    return snapshot_id
 
 
 @task(cache_policy=NO_CACHE)
@@ -278,6 +295,8 @@ def log_to_mlflow(settings: Settings, summary: MonitoringSummary) -> str:
         "bad_lines": summary.bad_lines,
         "labelled_rows": summary.labelled_rows,
         **({"drift_share": summary.drift_share} if summary.drift_share is not None else {}),
+        **({"weighted_drift": summary.weighted_drift} if summary.weighted_drift is not None else {}),
+        **{f"estimated_{name}": value for name, value in summary.estimated_metrics.items()},
         **({"prediction_drift": summary.prediction_drift} if summary.prediction_drift is not None else {}),
         **{f"live_{name}": value for name, value in summary.live_metrics.items()},
     }
@@ -298,6 +317,13 @@ def log_to_mlflow(settings: Settings, summary: MonitoringSummary) -> str:
         client.set_model_version_tag(
             summary.model_name, summary.model_version, "last_drift_share", f"{summary.drift_share:.4f}"
         )
+        if summary.weighted_drift is not None:
+            client.set_model_version_tag(
+                summary.model_name,
+                summary.model_version,
+                "last_weighted_drift",
+                f"{summary.weighted_drift:.4f}",
+            )
         client.set_model_version_tag(
             summary.model_name, summary.model_version, "last_monitor_verdict", summary.verdict.status
         )
@@ -305,19 +331,25 @@ def log_to_mlflow(settings: Settings, summary: MonitoringSummary) -> str:
 
 
 def verdict_for(
-    settings: Settings, figures: DriftFigures | None, rows: int, quality_drop: float | None
+    settings: Settings, figures: DriftFigures | None, rows: int, quality: QualityFigures
 ) -> Verdict:
     """The verdict from the figures and settings."""
-    return decide(
-        rows,
-        settings.monitor_min_rows,
-        None if figures is None else figures.drift_share,
-        settings.drift_threshold,
-        quality_drop,
-        settings.max_quality_drop,
+    evidence = Evidence(
+        rows=rows,
+        drift_share=None if figures is None else figures.drift_share,
+        weighted_drift=None if figures is None else figures.weighted_drift,
+        live_drop=quality.live_drop,
+        estimated_drop=quality.estimated_drop,
     )
+    policy = Policy(
+        min_rows=settings.monitor_min_rows,
+        drift_measure=settings.drift_measure,
+        drift_threshold=settings.drift_threshold,
+        max_quality_drop=settings.max_quality_drop,
+    )
+    return decide(evidence, policy)
 
 
 def drifted_features(figures: DriftFigures | None) -> list[dict[str, Any]]:
-    """Drifted features as plain dicts, largest score first."""
+    """Drifted inputs of the verdict as plain dicts, most important first."""
     return [] if figures is None else [asdict(item) for item in figures.drifted]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -24,7 +26,8 @@ def labelled_production_rows(
 def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[PreparedData, int]:
     """Add labelled production rows to a prepared table, typed like its own rows.
 
-    Classification labels that are not one of the training classes are left out.
+    Classification labels that are not one of the training classes are left out. A time
+    column that is not a model input stays empty: those rows are newer than any source row.
     """
     if rows.empty:
         return data, 0
@@ -42,8 +45,9 @@ def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[Prep
         labels = rows[ACTUAL].astype(str)
         keep = labels.isin(data.classes)
         target = (labels == data.classes[1]).astype("int64")
+    if data.time_column is not None and data.time_column not in columns:
+        time_type = data.frame[data.time_column].dtype
+        columns[data.time_column] = pd.Series(None, index=rows.index, dtype=time_type)
     extra = pd.DataFrame(columns)[keep.to_numpy()].assign(**{data.target: target[keep].to_numpy()})
     frame = pd.concat([data.frame, extra[data.frame.columns]], ignore_index=True)
-    return PreparedData(
-        frame, data.target, data.task, data.numeric, data.categorical, data.classes, data.dropped_empty
-    ), len(extra)
+    return replace(data, frame=frame), len(extra)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(0.0, ge=0.0, lt=1.0)
     onnx_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
     reference_rows: int = Field(5000, ge=100)
+    importance_repeats: int = Field(3, ge=1, le=50, description="Shuffles per input for its importance.")
     deploy_on_promotion: bool = True
     aws_region: str | None = Field(
         None, validation_alias=AliasChoices("MLOPS_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
@@ -56,8 +57,13 @@ class Settings(BaseSettings):
     missing_fields: Literal["impute", "reject"] = Field(
         "impute", description="The function imputes fields left out of a request, or refuses them."
     )
+    drift_measure: Literal["weighted", "share"] = Field(
+        "weighted",
+        description="What the drift verdict compares with the threshold: the importance share of drifted "
+        "inputs (weighted) or the plain share of drifted inputs.",
+    )
     drift_threshold: float = Field(
-        0.15, gt=0.0, lt=1.0, description="Drifted-feature share that means drift."
+        0.15, gt=0.0, lt=1.0, description="Drift measure (MLOPS_DRIFT_MEASURE) above which a window drifts."
     )
     drift_numeric_threshold: float = Field(0.2, gt=0.0)
     drift_categorical_threshold: float = Field(0.2, gt=0.0, le=1.0)
@@ -70,6 +76,9 @@ class Settings(BaseSettings):
     reports_url: str = Field(
         "http://127.0.0.1:8765",
         description="HTTP address where local reports are served (python -m monitoring.report_server).",
+    )
+    evidently_ui_port: int = Field(
+        8000, ge=1, le=65535, description="Port of the Evidently UI (python -m monitoring.history_ui)."
     )
     max_quality_drop: float = Field(0.2, gt=0.0)
     min_labelled_rows: int = Field(30, ge=1)

@@ -28,17 +28,14 @@ class Split:
 
 
 def _time_order(data: PreparedData, time_column: str) -> pd.Series:
+    """Row positions sorted by time; rows without a time (labelled production rows) are the newest."""
     if time_column not in data.frame.columns:
-        msg = f"time column {time_column!r} is not among the columns used for training"
+        msg = f"time column {time_column!r} is not among the columns of the training table"
         raise DataValidationError(msg)
     values = data.frame[time_column]
-    if time_column in data.numeric:
-        return values
-    parsed = pd.to_datetime(values.replace("", None), errors="coerce", utc=True)
-    if parsed.isna().any():
-        msg = f"time column {time_column!r} has values that are neither numbers nor dates"
-        raise DataValidationError(msg)
-    return parsed
+    if not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values.replace("", None), errors="coerce", utc=True, format="mixed")
+    return values.sort_values(kind="stable", na_position="last")
 
 
 def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -52,7 +49,7 @@ def split_data(data: PreparedData, time_column: str | None, holdout_fraction: fl
     frame = data.frame
     if time_column is not None:
         holdout_rows = round(len(frame) * holdout_fraction)
-        order = _time_order(data, time_column).sort_values(kind="stable").index
+        order = _time_order(data, time_column).index
         ordered = frame.loc[order].reset_index(drop=True)
         split = Split(
             ordered.iloc[: len(frame) - holdout_rows],

@@ -15,6 +15,7 @@ from deployments.lambda_handler.contract import CHAMPION_ALIAS
 from tasks.bundle import (
     BundleMetadata,
     ModelSchema,
+    MonitoringBaseline,
     sha256_hex,
     write_bundle,
 )
@@ -82,7 +83,7 @@ def record_training_run(
     deployable: DeployableModel,
     decision: PromotionDecision,
     schema: ModelSchema,
-    reference: pd.DataFrame,
+    baseline: MonitoringBaseline,
     tracking_uri: str,
     artifact_root: str,
 ) -> TrainingRecord:
@@ -95,7 +96,7 @@ def record_training_run(
     experiment_id = ensure_experiment(client, context.model_name, artifact_root)
     mlflow.set_experiment(experiment_id=experiment_id)
     chosen = deployable.candidate
-    features = context.train.drop(columns=[context.target])
+    features = context.train[list(chosen.pipeline.feature_names_in_)]
     dataset = mlflow.data.from_pandas(
         context.train,
         source=snapshot.url,
@@ -159,7 +160,7 @@ def record_training_run(
         )
         with tempfile.TemporaryDirectory() as folder:
             bundle = write_bundle(
-                Path(folder) / BUNDLE_PATH, deployable.onnx_model, schema, metadata, reference
+                Path(folder) / BUNDLE_PATH, deployable.onnx_model, schema, metadata, baseline
             )
             mlflow.log_artifacts(str(bundle), BUNDLE_PATH)
         if version is not None:

@@ -9,13 +9,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from monitoring.window import Window
-from tasks.bundle import build_schema, reference_sample
+from tasks.bundle import MonitoringBaseline, build_schema, reference_sample
 from tasks.candidate_selection import DeployableModel, FittedCandidate, fit_candidate, select_deployable
 from tasks.champion import ChampionScore, score_champion
 from tasks.data import DataValidationError, PreparedData, prepare_data, read_table
 from tasks.dataset import DatasetSpec
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.evaluate import primary_score
+from tasks.importance import FeatureImportance, measure_importance
 from tasks.monitoring import load_model_context
 from tasks.onnx_export import create_session, onnx_scores
 from tasks.production_data import append_production_rows, labelled_production_rows
@@ -112,6 +113,25 @@ def select_deployable_candidate(
     return deployable
 
 
+@task(cache_policy=NO_CACHE)
+def measure_feature_importance(
+    deployable: DeployableModel, data: PreparedData, split: Split, repeats: int, seed: int
+) -> FeatureImportance:
+    """Permutation importance of the chosen model's inputs on the holdout (weights the drift verdict)."""
+    importance = measure_importance(
+        deployable.candidate.pipeline,
+        split.holdout,
+        data.features,
+        data.target,
+        data.task,
+        repeats=repeats,
+        seed=seed,
+    )
+    top = ", ".join(f"{name} {share:.0%}" for name, share in importance.top(5))
+    get_run_logger().info("Permutation importance in %.1fs; top inputs: %s", importance.seconds, top)
+    return importance
+
+
 @task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def score_current_champion(
     tracking_uri: str, model_name: str, data: PreparedData, split: Split
@@ -165,19 +185,22 @@ def gate_promotion(
 def record_training(
     context: RunContext,
     data: PreparedData,
+    split: Split,
     snapshot: Snapshot,
     candidates: list[FittedCandidate],
     deployable: DeployableModel,
     decision: PromotionDecision,
-    reference_rows: int,
-    seed: int,
-    tracking_uri: str,
-    artifact_root: str,
+    importance: FeatureImportance,
+    settings: Settings,
 ) -> TrainingRecord:
     """Log everything to MLflow and, when promoted, register and alias the model."""
-    schema = build_schema(data, context.train)
-    train_scores = _reference_scores(deployable, data, context)
-    reference = reference_sample(data, context.train, train_scores, reference_rows, seed)
+    schema = build_schema(data, split.train)
+    rows, seed = settings.reference_rows, settings.random_seed
+    baseline = MonitoringBaseline(
+        reference=reference_sample(data, split.train, _train_scores(deployable, data, split), rows, seed),
+        holdout=reference_sample(data, split.holdout, deployable.onnx_scores, rows, seed),
+        importance=importance,
+    )
     record = record_training_run(
         context,
         snapshot,
@@ -185,15 +208,15 @@ def record_training(
         deployable,
         decision,
         schema,
-        reference,
-        tracking_uri,
-        artifact_root,
+        baseline,
+        settings.tracking_uri,
+        settings.artifact_root,
     )
     if record.promoted:
         get_run_logger().info("Registered %s v%s as champion", context.model_name, record.model_version)
     return record
 
 
-def _reference_scores(deployable: DeployableModel, data: PreparedData, context: RunContext) -> np.ndarray:
+def _train_scores(deployable: DeployableModel, data: PreparedData, split: Split) -> np.ndarray:
     session = create_session(deployable.onnx_model)
-    return onnx_scores(session, context.train, data.numeric, data.categorical, data.task)
+    return onnx_scores(session, split.train, data.numeric, data.categorical, data.task)

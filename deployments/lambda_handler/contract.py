@@ -18,7 +18,9 @@ from typing import Any, Literal
 MODEL_FILE = "model.onnx"
 SCHEMA_FILE = "schema.json"
 METADATA_FILE = "metadata.json"
-REFERENCE_FILE = "reference.parquet"
+REFERENCE_FILE = "reference.parquet"  # training rows with the model's predictions: the drift baseline
+HOLDOUT_FILE = "holdout.parquet"  # holdout rows with out-of-sample predictions: the quality baseline
+IMPORTANCE_FILE = "importance.json"  # each input's permutation importance on the holdout, summing to 1
 SERVING_FILES = (MODEL_FILE, SCHEMA_FILE, METADATA_FILE)  # what goes into the function zip
 
 # --- aliases and names --------------------------------------------------------------------
@@ -115,6 +117,7 @@ class ServingSchema:
     features: tuple[Feature, ...]
     classes: tuple[str, ...] = ()
     example: dict[str, Any] | None = None
+    monitor_exclude: tuple[str, ...] = ()  # inputs left out of the drift verdict
 
     @property
     def names(self) -> list[str]:
@@ -160,7 +163,14 @@ class ServingSchema:
             )
             for item in data["features"]
         )
-        return cls(task, str(data["target"]), features, tuple(data.get("classes") or ()), data.get("example"))
+        return cls(
+            task,
+            str(data["target"]),
+            features,
+            tuple(data.get("classes") or ()),
+            data.get("example"),
+            tuple(data.get("monitor_exclude") or ()),
+        )
 
     @classmethod
     def load(cls, folder: Path) -> ServingSchema:

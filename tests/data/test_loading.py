@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tasks.bundle import build_schema
 from tasks.data import DataValidationError, normalise_columns, prepare_data, read_table
 from tasks.dataset import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
+from tasks.split import split_data
 
 SPEC = DatasetSpec(name="toy", target="Price", drop=[], categorical=[], task="regression")
 
@@ -176,7 +178,7 @@ def test_unknown_spec_features_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "toy.csv"
     _toy_frame().to_csv(path, index=False)
     spec = DatasetSpec(target="Price", features=["Lot Area", "Garage"], drop=[], categorical=[])
-    with pytest.raises(DataValidationError, match=r"features \['garage'\] from the dataset spec"):
+    with pytest.raises(DataValidationError, match=r"columns \['garage'\] from the dataset spec"):
         _prepare(path, spec)
 
 
@@ -219,3 +221,62 @@ def test_spec_file_is_validated(tmp_path: Path) -> None:
         load_dataset_spec(bad)
     with pytest.raises(DatasetSpecError, match="no such file"):
         load_dataset_spec(tmp_path / "missing.json")
+
+
+def _dated_frame(rows: int = 80) -> pd.DataFrame:
+    frame = _toy_frame(rows)
+    days = pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d")
+    return frame.assign(**{"Sold On": days}).sample(frac=1.0, random_state=1)  # shuffled: order by time
+
+
+def test_the_time_column_orders_the_split_but_is_not_an_input(tmp_path: Path) -> None:
+    path = tmp_path / "dated.csv"
+    _dated_frame().to_csv(path, index=False)
+    spec = SPEC.model_copy(update={"time_column": "sold_on"})
+    data = _prepare(path, spec)
+    assert "sold_on" not in data.features
+    assert data.features == ["lot_area", "f_1st_flr_sf", "kind"]
+    assert build_schema(data, data.frame).time_column == "sold_on"
+    assert "sold_on" not in [feature.name for feature in build_schema(data, data.frame).features]
+    split = split_data(data, "sold_on", 0.25, 42)
+    assert split.method == "time:sold_on"
+    assert split.train["sold_on"].max() < split.holdout["sold_on"].min()
+    assert len(split.holdout) == 20
+
+
+def test_time_feature_keeps_the_time_column_as_an_input(tmp_path: Path) -> None:
+    path = tmp_path / "dated.csv"
+    frame = _dated_frame()
+    frame["Sold Year"] = (
+        pd.to_datetime(frame["Sold On"]).dt.year + pd.to_datetime(frame["Sold On"]).dt.dayofyear / 1000
+    )
+    frame.drop(columns=["Sold On"]).to_csv(path, index=False)
+    spec = SPEC.model_copy(update={"time_column": "sold_year", "time_feature": True})
+    data = _prepare(path, spec)
+    assert "sold_year" in data.numeric
+    split = split_data(data, "sold_year", 0.25, 42)
+    assert split.train["sold_year"].max() < split.holdout["sold_year"].min()
+
+
+def test_bad_time_values_are_refused_naming_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "dated.csv"
+    frame = _dated_frame()
+    frame.iloc[3, frame.columns.get_loc("Sold On")] = "last tuesday"
+    frame.to_csv(path, index=False)
+    spec = SPEC.model_copy(update={"time_column": "sold_on"})
+    with pytest.raises(DataValidationError, match=r"time column 'sold_on' has 1 values .* 'last tuesday'"):
+        _prepare(path, spec)
+
+
+def test_monitor_exclude_names_inputs_and_reaches_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    _toy_frame().to_csv(path, index=False)
+    data = _prepare(path, SPEC.model_copy(update={"monitor_exclude": ["lot_area"]}))
+    assert "lot_area" in data.features
+    assert build_schema(data, data.frame).monitor_exclude == ["lot_area"]
+    with pytest.raises(DataValidationError, match=r"columns \['nope'\] from the dataset spec"):
+        _prepare(path, SPEC.model_copy(update={"monitor_exclude": ["nope"]}))
+
+
+def test_the_ames_spec_keeps_the_sale_date_out_of_the_drift_verdict() -> None:
+    assert AMES_SPEC.monitor_exclude == ["yr_sold", "mo_sold"]

@@ -15,11 +15,14 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from flows.monitoring import monitor_model
 from monitoring.labels import upload_labels
 from tests.support.handler import load_handler, logged_files
+from tests.support.history_ui import data_series, history_ui
+from tests.support.processes import http_json
 from tests.support.traffic import reference_traffic, send, shifted
 from tests.support.training import train_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 MODEL = "ames-monitor"
+MONITOR_VALUE = "evidently:metric_v2:MonitorValue"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +90,8 @@ def test_corrupt_objects_are_quarantined_and_the_report_still_made(
 def test_traffic_like_training_data_does_not_retrain(
     app: ModuleType, champion: tuple[Path, Path], storage: Path, tracking_uri: str
 ) -> None:
-    instances, actuals = reference_traffic(champion[1], 300, seed=2)
+    # holdout rows: unseen in training, like live traffic, so the estimate can be checked against them
+    instances, actuals = reference_traffic(champion[1], 300, seed=2, sample="holdout.parquet")
     answers = send(app, instances, per_request=1)
     upload_labels(
         pd.DataFrame({"request_id": [a["request_id"] for a in answers], "actual": actuals}),
@@ -105,9 +109,17 @@ def test_traffic_like_training_data_does_not_retrain(
     assert summary.retrain == "not needed"
     assert summary.labelled_rows == 300
     assert 0 < summary.live_metrics["rmse"] < 60_000
+    # labels arrived: the estimate sits beside the realized metric, with its error
+    assert summary.estimation_error["rmse"] == pytest.approx(
+        summary.estimated_metrics["rmse"] - summary.live_metrics["rmse"], rel=0.5
+    )
+    assert abs(summary.estimation_error["rmse"]) < 0.3 * summary.live_metrics["rmse"]
     assert Path(summary.quality_report_url.removeprefix("file://")).is_file()
     figures = json.loads(Path(summary.figures_url.removeprefix("file://")).read_text())
     assert figures["verdict"]["status"] == "ok"
+    for field in ("drift_share", "weighted_drift", "estimated_metrics", "live_metrics", "estimation_error"):
+        assert figures[field] == json.loads(summary.model_dump_json())[field]
+    assert figures["excluded_features"] == ["yr_sold", "mo_sold"]
     run = MlflowClient(tracking_uri).search_runs(
         [MlflowClient(tracking_uri).get_experiment_by_name(MODEL).experiment_id],
         "tags.kind = 'monitoring'",
@@ -117,6 +129,63 @@ def test_traffic_like_training_data_does_not_retrain(
     assert run.data.metrics["drift_share"] == pytest.approx(summary.drift_share)
     assert run.data.metrics["live_rmse"] == pytest.approx(summary.live_metrics["rmse"])
     assert run.data.tags["model_version"] == summary.model_version
+
+
+def test_quality_is_estimated_before_any_label_arrives(
+    app: ModuleType, champion: tuple[Path, Path], storage: Path
+) -> None:
+    instances, _ = reference_traffic(champion[1], 200, seed=4)
+    send(app, instances, per_request=4)
+    summary = monitor_model(retrain_mode="off")
+    assert summary.labelled_rows == 0
+    assert summary.live_metrics == {}
+    assert summary.estimation_error == {}
+    holdout_rmse = json.loads((champion[1] / "metadata.json").read_text())["metrics"]["rmse"]
+    # traffic like the training data: the estimate (DLE) is near the holdout's RMSE
+    assert 0.5 * holdout_rmse < summary.estimated_metrics["rmse"] < 1.5 * holdout_rmse
+    assert "estimated quality within" in summary.verdict.reasons[0]
+
+
+def _importance(champion: tuple[Path, Path]) -> dict[str, float]:
+    return json.loads((champion[1] / "importance.json").read_text())["shares"]
+
+
+def test_the_bundles_importance_weights_the_drift_verdict(
+    app: ModuleType, champion: tuple[Path, Path], storage: Path
+) -> None:
+    importance = _importance(champion)
+    assert set(importance) == {feature["name"] for feature in _schema(champion)["features"]}
+    assert sum(importance.values()) == pytest.approx(1.0)
+    top = max(importance, key=importance.__getitem__)
+    assert importance[top] > 0.15  # enough on its own to pass the default threshold
+    instances, _ = reference_traffic(champion[1], 300, seed=5)
+    answers = send(app, [{**item, top: item[top] * 2} for item in instances if top in item], per_request=5)
+    assert answers
+
+    weighted = monitor_model(retrain_mode="off")
+    assert [item["column"] for item in weighted.drifted_features] == [top]
+    assert weighted.drifted_features[0]["importance"] == pytest.approx(importance[top], rel=0.05)
+    assert weighted.drift_share < 0.05  # one input of 79
+    assert weighted.weighted_drift == pytest.approx(weighted.drifted_features[0]["importance"])
+    assert weighted.verdict.status == "drift"
+    assert "weighted drift" in weighted.verdict.reasons[0]
+
+    share = monitor_model(retrain_mode="off", drift_measure="share")
+    assert share.weighted_drift == pytest.approx(weighted.weighted_drift)
+    assert share.verdict.status == "ok", share.verdict
+
+
+def test_monitor_exclude_keeps_an_input_out_of_the_verdict(
+    app: ModuleType, champion: tuple[Path, Path], storage: Path
+) -> None:
+    instances, _ = reference_traffic(champion[1], 300, seed=6)
+    send(app, [{**item, "yr_sold": 2030, "mo_sold": 1} for item in instances], per_request=5)
+    summary = monitor_model(retrain_mode="off")
+    assert summary.excluded_features == ["yr_sold", "mo_sold"]
+    assert "yr_sold" not in [item["column"] for item in summary.drifted_features]
+    assert summary.verdict.status == "ok", summary.verdict
+    report = Path(summary.report_url.removeprefix("file://")).read_text()
+    assert "yr_sold" in report  # still monitored and shown
 
 
 def _training_runs() -> list:
@@ -166,3 +235,26 @@ def test_shifted_traffic_retrains_once_over_three_monitor_runs(
     assert contexts == {"training", "production"}
     assert retrain.data.tags["promoted"] in {"true", "false"}
     assert retrain.data.tags["promotion_reason"]
+
+    # each run added its snapshot to the Evidently workspace; the UI plots the three windows
+    with history_ui(str(storage), storage.parent) as base:
+        status, projects = http_json("GET", f"{base}/api/projects")
+        assert status == 200
+        assert [project["name"] for project in projects] == [MODEL]
+        project = projects[0]["id"]
+        status, snapshots = http_json("GET", f"{base}/api/projects/{project}/snapshots")
+        assert (status, len(snapshots)) == (200, 3)
+        summaries = (first, second, third)
+        assert data_series(base, project, "evidently:metric_v2:WeightedDrift") == [
+            [pytest.approx(s.weighted_drift) for s in summaries]
+        ]
+        # estimates cover the compared version's rows: none once a promoted retrain is the champion
+        assert first.estimated_metrics["rmse"] > 0
+        for later in (second, third):
+            assert bool(later.estimated_metrics) == (later.model_version == first.model_version)
+            assert bool(later.live_metrics) == (later.model_version == first.model_version)
+        estimated = [pytest.approx(s.estimated_metrics["rmse"]) for s in summaries if s.estimated_metrics]
+        assert data_series(base, project, MONITOR_VALUE, {"name": "estimated_rmse"}) == [estimated]
+        live = [pytest.approx(s.live_metrics["rmse"]) for s in summaries if s.live_metrics]
+        assert len(live) == len(estimated)
+        assert data_series(base, project, MONITOR_VALUE, {"name": "live_rmse"}) == [live]

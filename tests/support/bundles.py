@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.bundle import BundleMetadata, build_schema, reference_sample, sha256_hex, write_bundle
+from tasks.bundle import (
+    BundleMetadata,
+    MonitoringBaseline,
+    build_schema,
+    reference_sample,
+    sha256_hex,
+    write_bundle,
+)
 from tasks.candidate_selection import fit_candidate, select_deployable
 from tasks.data import prepare_data, read_table
 from tasks.dataset import DatasetSpec
+from tasks.importance import measure_importance
 from tasks.split import split_data
 
 
@@ -20,7 +28,7 @@ def make_bundle(
     model_name: str = "test-model",
     model_version: str = "1",
 ) -> Path:
-    """Fit one family, export it to ONNX and write the four bundle files into `folder`."""
+    """Fit one family, export it to ONNX and write the bundle files into `folder`."""
     data = prepare_data(read_table(str(csv), spec.missing_values), spec, str(csv), 50)
     split = split_data(data, spec.time_column, 0.2, 42)
     candidate = fit_candidate(family, data, split, 42)
@@ -43,5 +51,11 @@ def make_bundle(
         onnx_sha256=sha256_hex(deployable.onnx_model),
         onnx_max_rel_error=deployable.parity.max_rel_error,
     )
-    reference = reference_sample(data, split.train, scores, 2000, 42)
-    return write_bundle(folder, deployable.onnx_model, schema, metadata, reference)
+    baseline = MonitoringBaseline(
+        reference=reference_sample(data, split.train, scores, 2000, 42),
+        holdout=reference_sample(data, split.holdout, deployable.onnx_scores, 2000, 42),
+        importance=measure_importance(
+            candidate.pipeline, split.holdout, data.features, data.target, data.task, repeats=2, seed=42
+        ),
+    )
+    return write_bundle(folder, deployable.onnx_model, schema, metadata, baseline)

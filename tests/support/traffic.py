@@ -23,9 +23,11 @@ def instances_from_reference(bundle: Path, rows: int, seed: int = 0) -> list[dic
     return reference_traffic(bundle, rows, seed)[0]
 
 
-def reference_traffic(bundle: Path, rows: int, seed: int = 0) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Instances drawn from the reference sample, and their true target values."""
-    reference = pd.read_parquet(bundle / "reference.parquet")
+def reference_traffic(
+    bundle: Path, rows: int, seed: int = 0, sample: str = "reference.parquet"
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Instances drawn from one of the bundle's samples (training rows by default), and their targets."""
+    reference = pd.read_parquet(bundle / sample)
     schema = json.loads((bundle / "schema.json").read_text())
     names = [feature["name"] for feature in schema["features"]]
     drawn = reference.sample(n=rows, replace=rows > len(reference), random_state=seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from monitoring.decision import decide
+from monitoring.decision import Evidence, Policy, decide
 from monitoring.labels import LabelError, join_labels, read_labels, upload_labels
 from monitoring.retrain_guard import check_guard, last_trigger, record_trigger
 from monitoring.window import Window
@@ -47,17 +47,38 @@ def test_bad_label_files_are_refused_and_nothing_is_written(
     assert not any(tmp_path.rglob("*.jsonl"))
 
 
-def test_verdicts() -> None:
-    assert decide(10, 100, None, 0.15).status == "no_verdict"
-    assert "only 10 rows" in decide(10, 100, 0.9, 0.15).reasons[0]
-    ok = decide(500, 100, 0.05, 0.15)
-    assert (ok.status, ok.retrain) == ("ok", False)
-    drift = decide(500, 100, 0.4, 0.15)
+WEIGHTED = Policy(min_rows=100, drift_measure="weighted", drift_threshold=0.15, max_quality_drop=0.2)
+SHARE = Policy(min_rows=100, drift_measure="share", drift_threshold=0.15, max_quality_drop=0.2)
+
+
+def test_verdicts_follow_the_chosen_drift_measure() -> None:
+    assert decide(Evidence(10, None, None), WEIGHTED).status == "no_verdict"
+    assert "only 10 rows" in decide(Evidence(10, 0.9, 0.9), WEIGHTED).reasons[0]
+    # many unimportant inputs drifted: the share says drift, the weighted measure does not
+    unimportant = Evidence(500, drift_share=0.4, weighted_drift=0.05)
+    assert (decide(unimportant, WEIGHTED).status, decide(unimportant, WEIGHTED).retrain) == ("ok", False)
+    assert decide(unimportant, SHARE).retrain
+    assert "drifted-input share 40.0%" in decide(unimportant, SHARE).reasons[0]
+    # one input the model leans on drifted
+    important = Evidence(500, drift_share=0.02, weighted_drift=0.45)
+    drift = decide(important, WEIGHTED)
     assert (drift.status, drift.retrain) == ("drift", True)
-    assert decide(500, 100, 0.15, 0.15).status == "ok"  # the share must exceed the threshold
-    quality = decide(500, 100, 0.0, 0.15, quality_drop=0.3, max_quality_drop=0.2)
-    assert quality.retrain
-    assert "live quality is 30.0% worse" in quality.reasons[0]
+    assert "weighted drift (importance share of drifted inputs) 45.0%" in drift.reasons[0]
+    assert decide(Evidence(500, 0.15, 0.15), WEIGHTED).status == "ok"  # must exceed the threshold
+
+
+def test_quality_verdicts_use_labels_once_they_arrive_and_the_estimate_before() -> None:
+    live = decide(Evidence(500, 0.0, 0.0, live_drop=0.3), WEIGHTED)
+    assert live.retrain
+    assert "live quality is 30.0% worse" in live.reasons[0]
+    estimated = decide(Evidence(500, 0.0, 0.0, estimated_drop=0.3), WEIGHTED)
+    assert estimated.retrain
+    assert "estimated quality (no labels yet) is 30.0% worse" in estimated.reasons[0]
+    # labels that show the model is fine overrule an estimate that feared the worst
+    assert not decide(Evidence(500, 0.0, 0.0, live_drop=0.05, estimated_drop=0.3), WEIGHTED).retrain
+    assert (
+        "estimated quality within" in decide(Evidence(500, 0.0, 0.0, estimated_drop=0.1), WEIGHTED).reasons[0]
+    )
 
 
 def test_guard_cooldown_and_in_flight(tmp_path: Path) -> None:

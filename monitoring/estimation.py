@@ -1,0 +1,224 @@
+"""Performance estimation without labels: the model's primary metric on live rows, before any label arrives.
+
+The methods are NannyML's (docs, "Confidence-based Performance Estimation (CBPE)" and "Direct
+Loss Estimation (DLE)", https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html):
+
+- Regression, DLE: a "nanny" model learns the model's loss from its inputs and its prediction
+  on the holdout (rows the model never trained on), then predicts the loss of each live row.
+  NannyML uses LightGBM; here it is scikit-learn's histogram gradient boosting.
+- Binary classification, CBPE: the holdout calibrates the positive-class score (isotonic
+  regression), and each live row counts as p_i of a positive and 1 - p_i of a negative, which
+  gives an expected confusion matrix at every threshold and so an expected ROC curve.
+
+Both detect degradation from covariate shift (rows moving to where the model is worse); neither
+can see concept drift (the same inputs now meaning a different target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import mean_poisson_deviance
+from sklearn.model_selection import KFold, StratifiedShuffleSplit
+from sklearn.preprocessing import OrdinalEncoder
+
+from deployments.lambda_handler.contract import PREDICTION, PROBABILITY, ServingSchema
+
+MIN_REFERENCE_ROWS = 30
+MAX_LEVELS = 250  # rarer categories share one level: histogram boosting takes at most 255 bins
+SEED = 0
+FOLDS = 5
+BOOSTING_ROUNDS = (10, 25, 50, 100, 200)  # candidates for the loss model, chosen by cross-validation
+
+Estimator = Callable[[pd.DataFrame], dict[str, float]]
+
+
+def estimate_performance(
+    schema: ServingSchema, reference: pd.DataFrame, current: pd.DataFrame
+) -> dict[str, float]:
+    """Estimated primary metric (and a few companions) of `current` rows, which carry no labels."""
+    estimator = fit_estimator(schema, reference)
+    return {} if estimator is None else estimator(current)
+
+
+def estimate_by_chunk(
+    schema: ServingSchema, reference: pd.DataFrame, current: pd.DataFrame, chunk_rows: int
+) -> list[dict[str, float]]:
+    """Estimates for consecutive chunks of `chunk_rows` rows of `current`, from one fitted estimator."""
+    estimator = fit_estimator(schema, reference)
+    chunks = [current.iloc[start : start + chunk_rows] for start in range(0, len(current), chunk_rows)]
+    return [{} if estimator is None else estimator(chunk) for chunk in chunks]
+
+
+def fit_estimator(schema: ServingSchema, reference: pd.DataFrame) -> Estimator | None:
+    """Learn from the holdout how to estimate a metric; None when it cannot (too few rows, one class)."""
+    score = schema.score_column
+    reference = reference[reference[schema.target].notna() & reference[score].notna()]
+    if len(reference) < MIN_REFERENCE_ROWS:
+        return None
+    if schema.task == "regression":
+        return _fit_dle(schema, reference)
+    return _fit_cbpe(reference[schema.target].to_numpy(dtype="int64"), reference[score].to_numpy("float64"))
+
+
+# --- regression: direct loss estimation -----------------------------------------------------
+def _fit_dle(schema: ServingSchema, reference: pd.DataFrame) -> Estimator:
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        max_categories=MAX_LEVELS,
+    )
+    if schema.categorical:
+        encoder.fit(_categories(reference, schema))
+    inputs = _nanny_inputs(reference, schema, encoder)
+    error = reference[PREDICTION].to_numpy("float64") - reference[schema.target].to_numpy("float64")
+    squared, absolute = _nanny(schema, inputs, error**2), _nanny(schema, inputs, np.abs(error))
+
+    def estimate(current: pd.DataFrame) -> dict[str, float]:
+        current = current[current[PREDICTION].notna()] if PREDICTION in current.columns else current[:0]
+        if current.empty:
+            return {}
+        rows = _nanny_inputs(current, schema, encoder)
+        return {
+            "rmse": float(np.sqrt(np.mean(squared(rows)))),
+            "mae": float(np.mean(absolute(rows))),
+        }
+
+    return estimate
+
+
+def _nanny(schema: ServingSchema, inputs: np.ndarray, loss: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A small, regularised booster of the loss's conditional mean: it learns from a few hundred rows.
+
+    The loss is fitted with a Poisson deviance (log link) on loss / mean loss: the estimate is still
+    the mean loss, but the model is multiplicative, so a few huge holdout errors raise the estimate
+    of rows like them, and the regularisation does not depend on the target's units. The number of
+    boosting rounds is chosen by 5-fold cross-validation on the holdout: a holdout of a few hundred
+    rows supports only a few rounds before the booster memorises its largest errors.
+    """
+    scale = float(np.mean(loss))
+    if scale <= 0:  # a perfect holdout: nothing to learn
+        return lambda rows: np.zeros(len(rows))
+    categorical = np.zeros(inputs.shape[1], dtype=bool)
+    categorical[len(schema.numeric) : len(schema.numeric) + len(schema.categorical)] = True
+    target = loss / scale
+    rounds = min(BOOSTING_ROUNDS, key=lambda n: _cross_validated_deviance(inputs, target, categorical, n))
+    model = _booster(categorical, rounds).fit(inputs, target)
+    return lambda rows: scale * model.predict(rows)
+
+
+def _booster(categorical: np.ndarray, rounds: int) -> HistGradientBoostingRegressor:
+    return HistGradientBoostingRegressor(
+        loss="poisson",
+        learning_rate=0.05,
+        max_iter=rounds,
+        max_depth=3,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        categorical_features=categorical,
+        early_stopping=False,
+        random_state=SEED,
+    )
+
+
+def _cross_validated_deviance(
+    inputs: np.ndarray, target: np.ndarray, categorical: np.ndarray, rounds: int
+) -> float:
+    """Mean Poisson deviance of a booster with `rounds` rounds on held-out folds of the holdout."""
+    deviances = []
+    for fit_rows, test_rows in KFold(FOLDS, shuffle=True, random_state=SEED).split(inputs):
+        model = _booster(categorical, rounds).fit(inputs[fit_rows], target[fit_rows])
+        predicted = np.clip(model.predict(inputs[test_rows]), 1e-9, None)
+        deviances.append(mean_poisson_deviance(target[test_rows], predicted))
+    return float(np.mean(deviances))
+
+
+def _categories(frame: pd.DataFrame, schema: ServingSchema) -> pd.DataFrame:
+    """Categorical inputs as text, with NaN for missing (and absent) values."""
+    out = pd.DataFrame(index=frame.index)
+    for name in schema.categorical:
+        column = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+        present = column.notna() & (column.astype(str) != "")
+        out[name] = column.astype(str).where(present, np.nan).astype(object)
+    return out
+
+
+def _nanny_inputs(frame: pd.DataFrame, schema: ServingSchema, encoder: OrdinalEncoder) -> np.ndarray:
+    """Numbers, ordinal-coded categories (unseen and missing as NaN) and the prediction, as floats."""
+    numbers = [
+        pd.to_numeric(frame[name], errors="coerce").to_numpy("float64")
+        if name in frame.columns
+        else np.full(len(frame), np.nan)
+        for name in schema.numeric
+    ]
+    codes = encoder.transform(_categories(frame, schema)) if schema.categorical else np.empty((len(frame), 0))
+    prediction = frame[PREDICTION].to_numpy("float64")
+    return np.column_stack([*numbers, codes, prediction]).astype("float64")
+
+
+# --- binary classification: confidence-based performance estimation -----------------------
+def _fit_cbpe(actual: np.ndarray, score: np.ndarray) -> Estimator | None:
+    if np.bincount(actual, minlength=2).min() < 2:  # noqa: PLR2004 - calibration needs both classes
+        return None
+    calibrate = _isotonic().fit(score, actual).predict if _needs_calibration(actual, score) else np.asarray
+
+    def estimate(current: pd.DataFrame) -> dict[str, float]:
+        if PROBABILITY not in current.columns:
+            return {}
+        live = current[PROBABILITY].dropna().to_numpy("float64")
+        if len(live) == 0:
+            return {}
+        probability = np.clip(calibrate(live), 0.0, 1.0)
+        auc = expected_roc_auc(live, probability)
+        predicted = live >= 0.5  # noqa: PLR2004 - the threshold of the holdout metrics
+        accuracy = float(np.mean(np.where(predicted, probability, 1.0 - probability)))
+        return {"accuracy": accuracy} if np.isnan(auc) else {"roc_auc": auc, "accuracy": accuracy}
+
+    return estimate
+
+
+def _isotonic() -> IsotonicRegression:
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+
+
+def _needs_calibration(actual: np.ndarray, score: np.ndarray, splits: int = 10) -> bool:
+    """NannyML's check: isotonic calibration lowers the expected calibration error on held-out rows."""
+    held_out = StratifiedShuffleSplit(n_splits=splits, test_size=0.1, random_state=SEED).split(score, actual)
+    truth, raw, calibrated = [], [], []
+    for train, test in held_out:
+        truth.append(actual[test])
+        raw.append(score[test])
+        calibrated.append(_isotonic().fit(score[train], actual[train]).predict(score[test]))
+    truths = np.concatenate(truth)
+    return _calibration_error(truths, np.concatenate(calibrated)) < _calibration_error(
+        truths, np.concatenate(raw)
+    )
+
+
+def _calibration_error(actual: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-count bins of the probability."""
+    groups = np.array_split(np.argsort(probability, kind="stable"), bins)
+    gaps = [len(group) * abs(probability[group].mean() - actual[group].mean()) for group in groups]
+    return float(sum(gaps) / len(actual))
+
+
+def expected_roc_auc(score: np.ndarray, probability: np.ndarray) -> float:
+    """Area under the ROC curve expected when row i is positive with `probability[i]`; NaN if undefined.
+
+    Thresholds run over the distinct scores, so tied rows move the curve together (a diagonal step).
+    """
+    order = np.argsort(-score, kind="stable")
+    score, probability = score[order], probability[order]
+    last_of_tie = np.r_[score[1:] != score[:-1], True]
+    positives = np.cumsum(probability)[last_of_tie]
+    negatives = np.cumsum(1.0 - probability)[last_of_tie]
+    if positives[-1] <= 0 or negatives[-1] <= 0:
+        return float("nan")
+    tpr = np.r_[0.0, positives / positives[-1]]
+    fpr = np.r_[0.0, negatives / negatives[-1]]
+    return float(np.trapezoid(tpr, fpr))
