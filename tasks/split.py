@@ -20,11 +20,18 @@ HASH_BUCKETS = 1_000_000
 
 @dataclass(frozen=True)
 class Split:
-    """Training and holdout rows; both keep the target column."""
+    """Training and holdout rows; both keep the target column.
+
+    `train_weights` (one per training row) weight the fit when the retrain data policy asks for
+    it; `recent` are the newest labelled production rows, held out from fitting in a drift
+    retrain so the gate can score both models on the traffic they will serve.
+    """
 
     train: pd.DataFrame
     holdout: pd.DataFrame
     method: str
+    train_weights: np.ndarray | None = None
+    recent: pd.DataFrame | None = None
 
 
 def _time_order(data: PreparedData, time_column: str) -> pd.Series:
