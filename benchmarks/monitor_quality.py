@@ -16,7 +16,7 @@ Data sets, all available offline:
 - `gapminder`: life expectancy from GDP per head, population and continent (shipped
   inside `plotly`); train on 1952-1977, serve each later survey year.
 - `seattle`: will it rain tomorrow, from today's Seattle weather (`vega_datasets`);
-  train on 2012-2013, serve each half-year of 2014-2015.
+  train on 2012-2013, serve 2014 and 2015 (whole years, as the reference holds every season).
 """
 
 from __future__ import annotations
@@ -24,160 +24,48 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from benchmarks.replay import DATA_SETS, TimedData, in_child, replay, serving
 
-from tasks.dataset import AMES_SPEC, DatasetSpec
-from tasks.settings import PROJECT_ROOT
-
-AMES_CSV = PROJECT_ROOT.parent / "shared" / "data" / "AmesHousing.csv"
-
-
-@dataclass(frozen=True)
-class Case:
-    """A data set split into a training period and later windows of traffic."""
-
-    name: str
-    spec: DatasetSpec
-    train: pd.DataFrame
-    windows: list[tuple[str, pd.DataFrame, float]]  # label, raw rows, size-shift factor
-    target: str  # raw target column name
+# (label, first period, last period, area and size factor) of each window after training
+AMES_WINDOWS = [(str(year), year, year, 1.0) for year in (2008, 2009, 2010)]
+WINDOWS: dict[str, tuple[int, list[tuple[str, int, int, float]]]] = {
+    "ames": (2007, [*AMES_WINDOWS, ("2008, sizes x1.3", 2008, 2008, 1.3)]),
+    "gapminder": (1977, [(str(year), year, year, 1.0) for year in range(1982, 2008, 5)]),
+    # whole years: the reference holds every season, so a half-year would drift by the season alone
+    "seattle": (2013, [("2014", 2014, 2014, 1.0), ("2015", 2015, 2015, 1.0)]),
+}
 
 
-def ames() -> Case:
-    """Ames sales: 2006-2007 to train; 2008, 2009, 2010 as sold; 2008 with the demo's shift."""
-    sales = pd.read_csv(AMES_CSV, dtype=str, keep_default_na=False, na_values=[""])
-    year = pd.to_numeric(sales["Yr Sold"])
-    windows = [(str(y), sales[year == y], 1.0) for y in (2008, 2009, 2010)]
-    windows.append(("2008, sizes x1.3", sales[year == 2008], 1.3))
-    spec = AMES_SPEC.model_copy(update={"name": "ames-bench"})
-    return Case("ames", spec, sales[year <= 2007], windows, "SalePrice")
-
-
-def gapminder() -> Case:
-    """Life expectancy by country: the surveys of 1952-1977 to train, each later survey a window."""
-    import plotly.data
-
-    frame = plotly.data.gapminder()[["country", "continent", "year", "lifeExp", "pop", "gdpPercap"]]
-    spec = DatasetSpec(
-        name="gapminder",
-        target="lifeExp",
-        task="regression",
-        drop=["country"],
-        categorical=[],
-        time_column="year",
-    )
-    later = sorted(year for year in frame["year"].unique() if year > 1977)
-    windows = [(str(year), frame[frame["year"] == year], 1.0) for year in later]
-    return Case("gapminder", spec, frame[frame["year"] <= 1977], windows, "lifeExp")
-
-
-def seattle() -> Case:
-    """Rain tomorrow from today's weather in Seattle: 2012-2013 to train, half-years of 2014-2015."""
-    from vega_datasets import local_data
-
-    days = local_data.seattle_weather().sort_values("date").reset_index(drop=True)
-    days["rain_tomorrow"] = (days["precipitation"].shift(-1) > 0).map({True: "yes", False: "no"})
-    days["month"] = days["date"].dt.month.astype(str)
-    days = days.iloc[:-1].drop(columns=["weather"])
-    spec = DatasetSpec(
-        name="seattle-weather",
-        target="rain_tomorrow",
-        task="classification",
-        drop=[],
-        categorical=["month"],
-        time_column="date",
-    )
-    half = days["date"].dt.year.astype(str) + "H" + ((days["date"].dt.month > 6) + 1).astype(str)
-    windows = [(label, days[half == label], 1.0) for label in ("2014H1", "2014H2", "2015H1", "2015H2")]
-    return Case("seattle", spec, days[days["date"].dt.year <= 2013], windows, "rain_tomorrow")
-
-
-CASES: dict[str, Callable[[], Case]] = {"ames": ames, "gapminder": gapminder, "seattle": seattle}
-
-
-def _wait_for(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            msg = f"the endpoint exited with {server.returncode}"
-            raise RuntimeError(msg)
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    msg = f"{url} did not answer within {timeout:.0f} s"
-    raise RuntimeError(msg)
-
-
-def run_case(case: Case, work: Path) -> list[dict[str, Any]]:
+def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
     """Train, serve and monitor one data set in this process (its settings come from the environment)."""
-    from deployments.lambda_handler.contract import ServingSchema
-    from flows.demo import shifted, size_features
     from flows.monitoring import monitor_model
     from flows.training import train_model
-    from monitoring.labels import upload_labels
-    from tasks.batch import to_instances
-    from tasks.data import normalise_columns
     from tasks.settings import load_settings
-    from tests.support.processes import free_port
-    from tests.support.traffic import HttpTraffic
 
     settings = load_settings()
+    last_training_period, windows = WINDOWS[data.name]
     train_csv = work / "train.csv"
-    case.train.to_csv(train_csv, index=False)
+    data.between(0, last_training_period).to_csv(train_csv, index=False)
     started = time.perf_counter()
-    trained = train_model(data_source=str(train_csv), dataset=case.spec)
+    trained = train_model(data_source=str(train_csv), dataset=data.spec)
     train_seconds = time.perf_counter() - started
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", settings.model_name],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "serve.log").open("w"),
-    )
     results = []
-    try:
-        _wait_for(url, server)
-        traffic = HttpTraffic(url)
-        traffic.connection.request("GET", "/schema")
-        schema = ServingSchema.from_dict(json.loads(traffic.connection.getresponse().read()))
-        sizes = set(size_features(schema.numeric))
-        for label, rows, factor in case.windows:
-            raw = normalise_columns(rows.astype(str).where(rows.notna(), ""))
-            instances = [shifted(item, sizes, factor) for item in to_instances(raw, schema)]
-            start = datetime.now(UTC) - timedelta(seconds=1)
-            ids, actuals, refused = [], [], 0
-            for instance, actual in zip(instances, rows[case.target], strict=True):
-                status, answer = traffic.post(instance)
-                if status == 200:
-                    ids.append(answer["request_id"])
-                    actuals.append(actual if case.spec.task == "classification" else float(actual))
-                else:
-                    refused += 1
-            labels = pd.DataFrame({"request_id": ids, "row": 0, "actual": actuals})
-            upload_labels(labels, settings.storage, settings.model_name, case.spec.task)
-            end = datetime.now(UTC) + timedelta(seconds=1)
-            summary = monitor_model(start=start, end=end, retrain_mode="off")
+    with serving(settings.model_name, work) as endpoint:
+        for label, first, last, factor in windows:
+            rows = data.between(first, last)
+            sent = replay(endpoint, data, rows, settings.storage, settings.model_name, factor)
+            summary = monitor_model(start=sent.start, end=sent.end, retrain_mode="off")
             results.append(
                 {
-                    "case": case.name,
+                    "case": data.name,
                     "window": label,
                     "rows": summary.rows,
-                    "refused": refused,
+                    "refused": sent.refused,
                     "drift_share": summary.drift_share,
                     "weighted_drift": summary.weighted_drift,
                     "verdict": summary.verdict.status,
@@ -191,28 +79,7 @@ def run_case(case: Case, work: Path) -> list[dict[str, Any]]:
                     "train_seconds": train_seconds,
                 }
             )
-        traffic.stop()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return results
-
-
-def _in_child(name: str, work: Path) -> list[dict[str, Any]]:
-    """Run one case in its own process and state folder (settings are read from the environment)."""
-    env = {
-        **os.environ,
-        "MLOPS_HOME": str(work / name),
-        "MLOPS_MODEL_NAME": f"{name}-bench",
-        "MLOPS_DEPLOY_ON_PROMOTION": "true",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    env.pop("MLOPS_STORAGE_URL", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    out = work / f"{name}.json"
-    command = [sys.executable, "-m", "benchmarks.monitor_quality", "--child", name, "--out", str(out)]
-    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
-    return json.loads(out.read_text())
 
 
 def _metric(values: dict[str, float], name: str) -> str:
@@ -251,19 +118,19 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
-    parser.add_argument("--child", choices=sorted(CASES), help=argparse.SUPPRESS)
+    parser.add_argument("--case", action="append", choices=sorted(DATA_SETS), help="default: all")
+    parser.add_argument("--child", choices=sorted(DATA_SETS), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         work = Path(os.environ["MLOPS_HOME"])
         work.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(run_case(CASES[args.child](), work)))
+        args.out.write_text(json.dumps(run_case(DATA_SETS[args.child](), work)))
         return
     work = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
     results = []
-    for name in args.case or list(CASES):
-        results += _in_child(name, work)
+    for name in args.case or list(DATA_SETS):
+        results += in_child("benchmarks.monitor_quality", name, work)
     print_table(results)
     print(f"\nstate of each run: {work}")
 

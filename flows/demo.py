@@ -37,6 +37,8 @@ def _quiet() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    # the demo shows the loop in about two minutes: candidates keep their fixed hyperparameters
+    os.environ.setdefault("MLOPS_TUNING_TRIALS", "0")
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     )
 
     say("1. Training the first champion on 2006-2007 (parallel candidates, MLflow, champion gate)")
+    if settings.tuning_trials == 0:
+        say("", "tuning is off in the demo (MLOPS_TUNING_TRIALS=0); `make train` tunes every family")
     first = train_model(data_source=str(history_csv))
     verdict = (
         f"promoted to champion as v{first.model_version}"

@@ -12,6 +12,7 @@ from tasks.dataset import DatasetSpec, load_dataset_spec
 from tasks.errors import quiet_permanent_errors, run_command
 from tasks.settings import load_settings
 from tasks.storage import join_url
+from tasks.task_runner import ConfiguredTaskRunner
 from tasks.tracking import RunContext
 from tasks.training import (
     add_production_rows,
@@ -24,6 +25,7 @@ from tasks.training import (
     select_deployable_candidate,
     snapshot_training_data,
     split_training_data,
+    tune_candidates,
 )
 
 
@@ -40,7 +42,7 @@ class TrainingSummary(BaseModel):
     data_digest: str
 
 
-@flow(name="train")
+@flow(name="train", task_runner=ConfiguredTaskRunner())
 def train_model(
     data_source: str | None = None,
     dataset: DatasetSpec | None = None,
@@ -56,8 +58,11 @@ def train_model(
     Unset parameters come from the settings (`MLOPS_DATA_SOURCE`, `MLOPS_DATASET_SPEC`,
     `MLOPS_MODEL_NAME`); `families` limits the candidates (all of the task's by default).
     With `production_hours` (drift-triggered runs), the labelled production rows of that many
-    past hours are added to the source data and recorded as a second dataset input.
+    past hours are added to the source data and recorded as a second dataset input; the data
+    policy (`MLOPS_RETRAIN_DATA`) then chooses or weights the rows, and the newest production
+    rows are held out for the gate's recent check.
     `promotion_margin` and `deploy_on_promotion` override their settings for this run.
+    Each family is first tuned by cross-validation on the training rows (`MLOPS_TUNING_TRIALS`).
     """
     quiet_permanent_errors()
     settings = load_settings().with_values(
@@ -73,15 +78,17 @@ def train_model(
     if production_hours:
         data, production = add_production_rows(settings, name, data, production_hours)
     snapshot = snapshot_training_data(data, settings.storage, spec.name)
-    split = split_training_data(data, spec, settings.holdout_fraction, settings.random_seed)
+    split, retrain_rows = split_training_data(data, spec, settings, production)
+    chosen_families = list(families or settings.families or FAMILIES[data.task])
+    tuning = tune_candidates(chosen_families, data, split, settings)
     futures = [
-        fit_candidate_task.submit(family, data, split, settings.random_seed)
-        for family in families or settings.families or FAMILIES[data.task]
+        fit_candidate_task.submit(family, data, split, settings.random_seed, tuning.get(family))
+        for family in chosen_families
     ]
     candidates = [future.result() for future in futures]
     deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
     champion = score_current_champion(tracking_uri, name, data, split)
-    decision = gate_promotion(data, deployable, champion, settings.promotion_margin)
+    decision = gate_promotion(data, deployable, champion, split, settings.promotion_margin)
     context = RunContext(
         name,
         spec.name,
@@ -90,8 +97,9 @@ def train_model(
         reason,
         split.train,
         data.target,
-        production,
+        None if production is None else production.rows,
         join_url(settings.storage, PREDICTIONS_PREFIX, name),
+        retrain_rows.params,
     )
     importance = measure_feature_importance(
         deployable, data, split, settings.importance_repeats, settings.random_seed

@@ -219,6 +219,6 @@ def expected_roc_auc(score: np.ndarray, probability: np.ndarray) -> float:
     negatives = np.cumsum(1.0 - probability)[last_of_tie]
     if positives[-1] <= 0 or negatives[-1] <= 0:
         return float("nan")
-    tpr = np.r_[0.0, positives / positives[-1]]
-    fpr = np.r_[0.0, negatives / negatives[-1]]
-    return float(np.trapezoid(tpr, fpr))
+    true_positive_rate = np.r_[0.0, positives / positives[-1]]
+    false_positive_rate = np.r_[0.0, negatives / negatives[-1]]
+    return float(np.trapezoid(true_positive_rate, false_positive_rate))

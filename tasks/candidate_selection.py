@@ -9,30 +9,33 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from tasks.candidates import build_pipeline
+from tasks.candidates import build_pipeline, fit_pipeline, model_params
 from tasks.data import PreparedData
 from tasks.evaluate import holdout_metrics, primary_score
 from tasks.onnx_export import (
     OnnxExportError,
     Parity,
     check_parity,
+    check_size,
     convert_pipeline,
     create_session,
     onnx_scores,
     pipeline_scores,
 )
 from tasks.split import Split
+from tasks.tuning import TuningResult
 
 
 @dataclass(frozen=True)
 class FittedCandidate:
-    """A fitted pipeline and its holdout metrics."""
+    """A fitted pipeline, its holdout metrics and, when tuned, the trials that chose its parameters."""
 
     family: str
     pipeline: Pipeline
     metrics: dict[str, float]
     fit_seconds: float
     params: dict[str, str] = field(default_factory=dict)
+    tuning: TuningResult | None = None
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,18 @@ class DeployableModel:
     rejected: dict[str, str]
 
 
-def fit_candidate(family: str, data: PreparedData, split: Split, seed: int) -> FittedCandidate:
-    """Fit one model family on the training rows and score it on the holdout."""
-    pipeline = build_pipeline(family, data.task, data.numeric, data.categorical, seed)
+def fit_candidate(
+    family: str, data: PreparedData, split: Split, seed: int, tuning: TuningResult | None = None
+) -> FittedCandidate:
+    """Fit one model family on all training rows (with the tuned parameters) and score it on the holdout."""
+    params = None if tuning is None else tuning.params
+    pipeline = build_pipeline(family, data.task, data.numeric, data.categorical, seed, params)
     started = time.perf_counter()
-    pipeline.fit(split.train[data.features], split.train[data.target])
+    fit_pipeline(pipeline, split.train[data.features], split.train[data.target], split.train_weights)
     fit_seconds = time.perf_counter() - started
     scores = pipeline_scores(pipeline, split.holdout[data.features], data.task)
     metrics = holdout_metrics(data.task, split.holdout[data.target].to_numpy(), scores)
-    estimator_params = pipeline.named_steps["model"].get_params()
-    params = {key: str(value) for key, value in estimator_params.items() if value is not None}
-    return FittedCandidate(family, pipeline, metrics, fit_seconds, params)
+    return FittedCandidate(family, pipeline, metrics, fit_seconds, model_params(pipeline), tuning)
 
 
 def rank_candidates(candidates: list[FittedCandidate], data: PreparedData) -> list[FittedCandidate]:
@@ -79,6 +83,7 @@ def select_deployable(
         features = holdout[data.features]
         try:
             onnx_model = convert_pipeline(candidate.pipeline, data.numeric, data.categorical)
+            check_size(onnx_model)
             scores = onnx_scores(
                 create_session(onnx_model), features, data.numeric, data.categorical, data.task
             )

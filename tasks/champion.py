@@ -22,17 +22,31 @@ class IncompatibleChampionError(RuntimeError):
 
 @dataclass(frozen=True)
 class ChampionScore:
-    """The champion's version and its metrics on the candidate's holdout."""
+    """The champion's version and its metrics on the candidate's holdout (and recent slice)."""
 
     version: str
     metrics: dict[str, float]
     score: float
+    recent_metrics: dict[str, float] | None = None
+    recent_score: float | None = None
+
+
+def onnx_metrics(
+    model: bytes, frame: pd.DataFrame, numeric: list[str], categorical: list[str], data: PreparedData
+) -> dict[str, float]:
+    """An ONNX model's metrics on labelled rows of the training table."""
+    scores = onnx_scores(create_session(model), frame, numeric, categorical, data.task)
+    return holdout_metrics(data.task, frame[data.target].to_numpy(), scores)
 
 
 def score_champion(
-    client: MlflowClient, model_name: str, data: PreparedData, holdout: pd.DataFrame
+    client: MlflowClient,
+    model_name: str,
+    data: PreparedData,
+    holdout: pd.DataFrame,
+    recent: pd.DataFrame | None = None,
 ) -> ChampionScore | None:
-    """The champion's holdout metrics, or None when there is no champion."""
+    """The champion's holdout (and recent-slice) metrics, or None when there is no champion."""
     version = version_by_alias(client, model_name, CHAMPION_ALIAS)
     if version is None:
         return None
@@ -50,7 +64,10 @@ def score_champion(
     if absent:
         msg = f"champion v{version.version} needs columns this data lacks: {', '.join(absent)}"
         raise IncompatibleChampionError(msg)
-    scores = onnx_scores(create_session(model), holdout, schema.numeric, schema.categorical, data.task)
-    metrics = holdout_metrics(data.task, holdout[data.target].to_numpy(), scores)
+    metrics = onnx_metrics(model, holdout, schema.numeric, schema.categorical, data)
     _, score, _ = primary_score(data.task, metrics)
-    return ChampionScore(str(version.version), metrics, score)
+    if recent is None or recent.empty:
+        return ChampionScore(str(version.version), metrics, score)
+    recent_metrics = onnx_metrics(model, recent, schema.numeric, schema.categorical, data)
+    _, recent_score, _ = primary_score(data.task, recent_metrics)
+    return ChampionScore(str(version.version), metrics, score, recent_metrics, recent_score)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,9 +13,12 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
+import tasks.onnx_converters  # noqa: F401 - registers the LightGBM and log-target converters
 from tasks.dataset import TaskType
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+# The function zip must stay under 2 MB; the handler and schema take well under 0.5 MB of it.
+MAX_COMPRESSED_MODEL_BYTES = 1_500_000
 
 
 class OnnxExportError(RuntimeError):
@@ -48,6 +52,15 @@ def convert_pipeline(pipeline: Pipeline, numeric: list[str], categorical: list[s
         msg = f"ONNX conversion failed: {type(error).__name__}: {error}"
         raise OnnxExportError(msg) from error
     return model.SerializeToString()
+
+
+def check_size(model: bytes, limit: int = MAX_COMPRESSED_MODEL_BYTES) -> int:
+    """The graph's deflated size; raise if it would not fit the function zip."""
+    size = len(zlib.compress(model, 9))
+    if size > limit:
+        msg = f"the ONNX graph deflates to {size:,} bytes, over the {limit:,} the function zip allows"
+        raise OnnxExportError(msg)
+    return size
 
 
 def onnx_inputs(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, np.ndarray]:

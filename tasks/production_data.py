@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,21 @@ from monitoring.labels import join_labels, read_labels
 from monitoring.reader import LogReader
 from monitoring.window import Window
 from tasks.data import PreparedData
+
+LOG_TIME = "timestamp"  # the prediction-log field with each row's UTC time
+MODEL_VERSION = "model_version"  # the prediction-log field naming the version that answered
+
+
+@dataclass(frozen=True)
+class ProductionRows:
+    """Labelled production rows appended to a training table: its last `len(rows)` rows, in order.
+
+    `rows` keep what was logged (features, `timestamp`, `model_version`, `actual`);
+    `champion_version` is the champion when they were read, to tell which rows it served itself.
+    """
+
+    rows: pd.DataFrame
+    champion_version: str | None = None
 
 
 def labelled_production_rows(
@@ -23,14 +38,16 @@ def labelled_production_rows(
     return joined[joined[ACTUAL].notna()].reset_index(drop=True)
 
 
-def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[PreparedData, int]:
+def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[PreparedData, pd.DataFrame]:
     """Add labelled production rows to a prepared table, typed like its own rows.
 
-    Classification labels that are not one of the training classes are left out. A time
-    column that is not a model input stays empty: those rows are newer than any source row.
+    Returns the table and the rows appended (its last rows, in the same order, as logged).
+    Classification labels that are not one of the training classes are left out. A date time
+    column that is not a model input gets each row's log timestamp; a numeric one stays empty
+    (those rows sort as newer than any source row).
     """
     if rows.empty:
-        return data, 0
+        return data, rows.iloc[:0]
     columns: dict[str, pd.Series] = {}
     for name in data.numeric:
         values = rows[name] if name in rows.columns else pd.Series(np.nan, index=rows.index)
@@ -47,7 +64,11 @@ def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[Prep
         target = (labels == data.classes[1]).astype("int64")
     if data.time_column is not None and data.time_column not in columns:
         time_type = data.frame[data.time_column].dtype
-        columns[data.time_column] = pd.Series(None, index=rows.index, dtype=time_type)
+        if pd.api.types.is_datetime64_any_dtype(time_type):
+            logged = pd.to_datetime(rows[LOG_TIME], utc=True, format="ISO8601")
+            columns[data.time_column] = logged.astype(time_type)
+        else:
+            columns[data.time_column] = pd.Series(None, index=rows.index, dtype=time_type)
     extra = pd.DataFrame(columns)[keep.to_numpy()].assign(**{data.target: target[keep].to_numpy()})
     frame = pd.concat([data.frame, extra[data.frame.columns]], ignore_index=True)
-    return replace(data, frame=frame), len(extra)
+    return replace(data, frame=frame), rows[keep.to_numpy()].reset_index(drop=True)

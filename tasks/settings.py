@@ -15,6 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AMES_SOURCE_URL = "http://jse.amstat.org/v19n3/decock/AmesHousing.txt"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _STORAGE_SCHEMES = ("file://", "s3://")
+_DASK_ADDRESS = re.compile(r"^(local|[a-z]+://\S+|[^\s:/]+:\d+)$")
 
 
 class SettingsError(UserError, ValueError):
@@ -85,8 +86,39 @@ class Settings(BaseSettings):
     retrain_cooldown_hours: float = Field(6.0, ge=0.0)
     retrain_mode: Literal["auto", "event", "inline", "off"] = "auto"
     production_lookback_hours: float = Field(24 * 30, gt=0.0)
+    retrain_data: Literal["all", "recent", "weighted"] = Field(
+        "all",
+        description="Rows a drift-triggered retrain learns from: all, the recent days only, or all "
+        "weighted by recency.",
+    )
+    retrain_recent_days: float = Field(90.0, gt=0.0, description="The window of MLOPS_RETRAIN_DATA=recent.")
+    recency_half_life_days: float = Field(
+        30.0, gt=0.0, description="Age at which a row weighs half as much (MLOPS_RETRAIN_DATA=weighted)."
+    )
+    recent_holdout_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of the newest labelled production rows the gate holds out."
+    )
+    recent_holdout_min_rows: int = Field(30, ge=1, description="Fewer recent rows than this skip the check.")
     compact_delete_originals: bool = False
     candidate_families: str | None = Field(None, description="Comma-separated model families to train.")
+    tuning_trials: int = Field(
+        16, ge=0, le=1000, description="Tuning trials per model family; 0 trains the fixed parameters."
+    )
+    tuning_timeout_seconds: float | None = Field(
+        120.0, gt=0.0, description="No new tuning trials of a family start after this many seconds."
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Dask scheduler for the training tasks (tcp://host:8786), `local` for worker processes "
+        "on this machine, or unset for threads.",
+    )
+    dask_workers: int | None = Field(None, ge=1, description="Worker processes of `local` (CPU count).")
+
+    @field_validator("tuning_timeout_seconds", mode="before")
+    @classmethod
+    def _no_timeout(cls, value: object) -> object:
+        """An empty value or `none` lifts the limit."""
+        return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
 
     @field_validator("home")
     @classmethod
@@ -112,6 +144,15 @@ class Settings(BaseSettings):
             msg = f"must be a local path, file:// or s3:// URL, got {value!r}"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and not _DASK_ADDRESS.match(value):
+            msg = f"must be `local` or a scheduler address such as tcp://10.0.0.5:8786, got {value!r}"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

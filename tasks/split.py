@@ -24,7 +24,8 @@ class Split:
 
     `train_weights` (one per training row) weight the fit when the retrain data policy asks for
     it; `recent` are the newest labelled production rows, held out from fitting in a drift
-    retrain so the gate can score both models on the traffic they will serve.
+    retrain so the gate can score both models on the traffic they will serve; `recent_note`
+    says why a drift retrain has no recent rows.
     """
 
     train: pd.DataFrame
@@ -32,6 +33,7 @@ class Split:
     method: str
     train_weights: np.ndarray | None = None
     recent: pd.DataFrame | None = None
+    recent_note: str = ""
 
 
 def _time_order(data: PreparedData, time_column: str) -> pd.Series:
@@ -51,21 +53,33 @@ def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
     return (hashes % HASH_BUCKETS) < round(fraction * HASH_BUCKETS)
 
 
-def split_data(data: PreparedData, time_column: str | None, holdout_fraction: float, seed: int) -> Split:
-    """Split rows into train and holdout: the latest rows by time, else by row hash."""
+def split_data(
+    data: PreparedData,
+    time_column: str | None,
+    holdout_fraction: float,
+    seed: int,
+    weights: np.ndarray | None = None,
+) -> Split:
+    """Split rows into train and holdout: the latest rows by time, else by row hash.
+
+    `weights` (one per row of the table) follow their rows into `Split.train_weights`.
+    """
     frame = data.frame
     if time_column is not None:
         holdout_rows = round(len(frame) * holdout_fraction)
-        order = _time_order(data, time_column).index
-        ordered = frame.loc[order].reset_index(drop=True)
-        split = Split(
-            ordered.iloc[: len(frame) - holdout_rows],
-            ordered.iloc[len(frame) - holdout_rows :],
-            f"time:{time_column}",
-        )
+        order = frame.index.get_indexer(_time_order(data, time_column).index)
+        train_at, holdout_at = order[: len(frame) - holdout_rows], order[len(frame) - holdout_rows :]
+        method = f"time:{time_column}"
     else:
         held = holdout_mask(frame, holdout_fraction, seed)
-        split = Split(frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True), f"hash:{seed}")
+        train_at, holdout_at = np.flatnonzero(~held), np.flatnonzero(held)
+        method = f"hash:{seed}"
+    split = Split(
+        frame.iloc[train_at].reset_index(drop=True),
+        frame.iloc[holdout_at].reset_index(drop=True),
+        method,
+        None if weights is None else np.asarray(weights, dtype="float64")[train_at],
+    )
     if len(split.holdout) < MIN_HOLDOUT_ROWS or len(split.train) < MIN_HOLDOUT_ROWS:
         msg = f"{len(frame)} rows are too few for a {holdout_fraction:.0%} holdout"
         raise DataValidationError(msg)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
@@ -26,21 +27,40 @@ from tasks.snapshot import Snapshot
 
 # Pinned so MLflow does not resolve requirements by importing the model (saves seconds per run).
 MODEL_REQUIREMENTS = ["scikit-learn==1.9.1", "numpy", "pandas", "skops"]
-TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "builtins.")
+TRUSTED_TYPE_PREFIXES = (
+    "sklearn.",
+    "numpy.",
+    "builtins.",
+    "lightgbm.",
+    "collections.OrderedDict",
+    "skl2onnx.sklapi.",  # the float32 cast before LightGBM
+)
+# Packages beyond MODEL_REQUIREMENTS a logged model needs, by the type prefix that shows it.
+EXTRA_REQUIREMENTS = {"lightgbm.": "lightgbm", "skl2onnx.": "skl2onnx"}
 
 
 def skops_trusted_types(model: object) -> list[str]:
     """The types skops must be told to trust to reload this model.
 
-    The model was built here from scikit-learn and NumPy types only; anything else is refused
-    rather than trusted.
+    The model was built here from scikit-learn, LightGBM, NumPy and skl2onnx's cast types only;
+    anything else is refused rather than trusted.
     """
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [name for name in untrusted if not name.startswith(TRUSTED_TYPE_PREFIXES)]
     if foreign:
-        msg = f"model holds types outside scikit-learn and NumPy: {foreign}"
+        msg = f"model holds types outside scikit-learn, LightGBM and NumPy: {foreign}"
         raise TypeError(msg)
     return untrusted
+
+
+def model_requirements(trusted_types: list[str]) -> list[str]:
+    """The logged model's pip requirements, with LightGBM and skl2onnx when the model holds their types."""
+    extra = {
+        package
+        for prefix, package in EXTRA_REQUIREMENTS.items()
+        if any(name.startswith(prefix) for name in trusted_types)
+    }
+    return [*MODEL_REQUIREMENTS, *(f"{package}=={metadata.version(package)}" for package in sorted(extra))]
 
 
 @dataclass(frozen=True)
@@ -66,14 +86,42 @@ class RunContext:
     target: str
     production: pd.DataFrame | None = None
     production_source: str = ""
+    retrain_params: dict[str, str | int | float] = field(default_factory=dict)  # data policy, rows, window
 
 
 def _log_candidates(candidates: list[FittedCandidate], chosen: str) -> None:
+    """One nested run per candidate (its best parameters and holdout metrics), its trials as a table.
+
+    Each family's tuning trials go into one table, `tuning/<family>.json`, of the training run
+    (Evaluation / Artifacts in the MLflow UI): a run per trial would add dozens of runs to every
+    training and bury the candidates that matter.
+    """
     for candidate in candidates:
         with mlflow.start_run(run_name=candidate.family, nested=True):
             mlflow.log_params({"family": candidate.family, **candidate.params})
             mlflow.log_metrics({**candidate.metrics, "fit_seconds": candidate.fit_seconds})
+            if candidate.tuning is not None and candidate.tuning.cv_score is not None:
+                mlflow.log_metric(f"cv_{candidate.tuning.metric}", candidate.tuning.cv_score)
+                mlflow.log_metric("tuning_trials", len(candidate.tuning.trials))
             mlflow.set_tag("chosen", str(candidate.family == chosen).lower())
+        if candidate.tuning is not None:
+            mlflow.log_table(candidate.tuning.table(), f"tuning/{candidate.family}.json")
+
+
+def _log_recent_check(decision: PromotionDecision) -> None:
+    """Both models' metric on the recent slice, and whether the check passed, failed or was skipped."""
+    recent = decision.recent
+    if recent.candidate_score is not None and recent.champion_score is not None:
+        mlflow.log_metrics(
+            {
+                f"recent_{decision.metric}": recent.candidate_score,
+                f"champion_recent_{decision.metric}": recent.champion_score,
+                "recent_rows": recent.rows,
+            }
+        )
+        mlflow.set_tag("recent_check", "passed" if recent.passed else "failed")
+    elif recent.note:
+        mlflow.set_tags({"recent_check": "skipped", "recent_check_note": recent.note})
 
 
 def record_training_run(
@@ -123,6 +171,7 @@ def record_training_run(
                 "trigger": context.reason,
                 "production_rows": 0 if context.production is None else len(context.production),
                 "promotion_margin": decision.margin,
+                **context.retrain_params,
             }
         )
         _log_candidates(candidates, chosen.family)
@@ -130,14 +179,16 @@ def record_training_run(
         mlflow.log_metrics({f"onnx_{name}": value for name, value in deployable.onnx_metrics.items()})
         if decision.champion_score is not None:
             mlflow.log_metric(f"champion_{decision.metric}", decision.champion_score)
+        _log_recent_check(decision)
         mlflow.log_dict(decision.model_dump(), "promotion.json")
         mlflow.set_tags({"promoted": str(decision.promoted).lower(), "promotion_reason": decision.reason})
+        trusted_types = skops_trusted_types(chosen.pipeline)
         model_info = mlflow.sklearn.log_model(
             chosen.pipeline,
             name="model",
             signature=infer_signature(features.head(100), chosen.pipeline.predict(features.head(100))),
-            pip_requirements=MODEL_REQUIREMENTS,
-            skops_trusted_types=skops_trusted_types(chosen.pipeline),
+            pip_requirements=model_requirements(trusted_types),
+            skops_trusted_types=trusted_types,
         )
         version = None
         if decision.promoted:

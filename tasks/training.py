@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
 from monitoring.window import Window
 from tasks.bundle import MonitoringBaseline, build_schema, reference_sample
 from tasks.candidate_selection import DeployableModel, FittedCandidate, fit_candidate, select_deployable
-from tasks.champion import ChampionScore, score_champion
+from tasks.champion import ChampionScore, onnx_metrics, score_champion
+from tasks.cross_validation import Fold, TrialScore, cv_folds, score_trial
 from tasks.data import DataValidationError, PreparedData, prepare_data, read_table
 from tasks.dataset import DatasetSpec
 from tasks.errors import TRANSIENT_RETRIES
@@ -19,13 +24,15 @@ from tasks.evaluate import primary_score
 from tasks.importance import FeatureImportance, measure_importance
 from tasks.monitoring import load_model_context
 from tasks.onnx_export import create_session, onnx_scores
-from tasks.production_data import append_production_rows, labelled_production_rows
-from tasks.promotion import PromotionDecision, decide_promotion
+from tasks.production_data import ProductionRows, append_production_rows, labelled_production_rows
+from tasks.promotion import PromotionDecision, RecentCheck, decide_promotion, promotion_markdown
 from tasks.registry import mlflow_client
+from tasks.retrain_data import RetrainRows, RetrainRule, choose_retrain_rows, split_retrain_rows
 from tasks.settings import Settings
 from tasks.snapshot import Snapshot, write_snapshot
-from tasks.split import Split, split_data
+from tasks.split import Split
 from tasks.tracking import RunContext, TrainingRecord, record_training_run
+from tasks.tuning import TuningBudget, TuningResult, tune_families
 
 PRODUCTION_ROW_CAP = 1_000_000
 
@@ -56,19 +63,19 @@ def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> Prepare
 @task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
 def add_production_rows(
     settings: Settings, model_name: str, data: PreparedData, hours: float
-) -> tuple[PreparedData, pd.DataFrame]:
+) -> tuple[PreparedData, ProductionRows]:
     """Append the labelled production rows of the last `hours` (drift-triggered retrains)."""
     logger = get_run_logger()
     try:
         context = load_model_context(settings, model_name)
     except LookupError:
         logger.warning("No champion yet, so no production logs to learn from")
-        return data, pd.DataFrame()
+        return data, ProductionRows(pd.DataFrame())
     window = Window.last(hours)
     rows = labelled_production_rows(settings.storage, model_name, context.schema, window, PRODUCTION_ROW_CAP)
     combined, added = append_production_rows(data, rows)
-    logger.info("Added %d labelled production rows from %s", added, window.name)
-    return combined, rows
+    logger.info("Added %d labelled production rows from %s", len(added), window.name)
+    return combined, ProductionRows(added, context.version)
 
 
 @task(**TRANSIENT_RETRIES, cache_policy=NO_CACHE)
@@ -81,15 +88,83 @@ def snapshot_training_data(data: PreparedData, storage_url: str, dataset_name: s
 
 
 @task(cache_policy=NO_CACHE)
-def split_training_data(data: PreparedData, spec: DatasetSpec, holdout_fraction: float, seed: int) -> Split:
-    """Hold out rows for evaluation."""
-    return split_data(data, spec.time_column, holdout_fraction, seed)
+def split_training_data(
+    data: PreparedData, spec: DatasetSpec, settings: Settings, production: ProductionRows | None
+) -> tuple[Split, RetrainRows]:
+    """Choose the rows by the retrain data policy, set the recent slice aside and hold out rows."""
+    rule = RetrainRule(
+        settings.retrain_data,
+        settings.retrain_recent_days,
+        settings.recency_half_life_days,
+        settings.recent_holdout_fraction,
+        settings.recent_holdout_min_rows,
+        settings.min_rows,
+    )
+    rows = choose_retrain_rows(data, production, rule)
+    split = split_retrain_rows(data, rows, spec.time_column, settings.holdout_fraction, settings.random_seed)
+    logger = get_run_logger()
+    for warning in rows.warnings:
+        logger.warning(warning)
+    if production is None:
+        logger.info(
+            "Not a drift retrain: all %d rows used (MLOPS_RETRAIN_DATA applies to drift retrains)",
+            len(data.frame),
+        )
+    else:
+        logger.info("Retrain data %s: %s", rows.policy, ", ".join(f"{k}={v}" for k, v in rows.params.items()))
+    if rows.recent_note:
+        logger.info("No recent slice: %s", rows.recent_note)
+    return split, rows
+
+
+@task(cache_policy=NO_CACHE, task_run_name="trial-{family}")
+def score_trial_task(
+    family: str, params: dict[str, Any], data: PreparedData, split: Split, folds: list[Fold], seed: int
+) -> TrialScore:
+    """Score one tuning trial by cross-validation on the training rows."""
+    return score_trial(family, params, data, split, folds, seed)
+
+
+def tune_candidates(
+    families: list[str], data: PreparedData, split: Split, settings: Settings
+) -> dict[str, TuningResult]:
+    """Tune the families side by side, each trial a `score_trial_task` on the flow's task runner."""
+    if settings.tuning_trials == 0:
+        return {}
+    seed = settings.random_seed
+    folds = cv_folds(data, split, seed)
+
+    def submit(family: str, params: dict[str, Any]) -> PrefectFuture[TrialScore]:
+        return score_trial_task.submit(family, params, data, split, folds, seed)
+
+    budget = TuningBudget(settings.tuning_trials, settings.tuning_timeout_seconds)
+    started = time.perf_counter()
+    results = tune_families(families, data, split, submit, budget, seed)
+    logger = get_run_logger()
+    for family, result in results.items():
+        failed = sum(1 for trial in result.trials if trial.error)
+        logger.info(
+            "%s: %d trials (%d failed), best cross-validated %s=%s with %s",
+            family,
+            len(result.trials),
+            failed,
+            result.metric,
+            "none" if result.cv_score is None else f"{result.cv_score:.6g}",
+            result.params,
+        )
+    if results:
+        logger.info(
+            "Tuned %d families in %.1fs on %d folds", len(results), time.perf_counter() - started, len(folds)
+        )
+    return results
 
 
 @task(cache_policy=NO_CACHE, task_run_name="fit-{family}")
-def fit_candidate_task(family: str, data: PreparedData, split: Split, seed: int) -> FittedCandidate:
-    """Fit one candidate family and score it on the holdout."""
-    candidate = fit_candidate(family, data, split, seed)
+def fit_candidate_task(
+    family: str, data: PreparedData, split: Split, seed: int, tuning: TuningResult | None = None
+) -> FittedCandidate:
+    """Fit one candidate family (with its tuned parameters, if any) and score it on the holdout."""
+    candidate = fit_candidate(family, data, split, seed, tuning)
     metric, value, _ = primary_score(data.task, candidate.metrics)
     get_run_logger().info("%s: holdout %s=%.6g in %.1fs", family, metric, value, candidate.fit_seconds)
     return candidate
@@ -136,16 +211,27 @@ def measure_feature_importance(
 def score_current_champion(
     tracking_uri: str, model_name: str, data: PreparedData, split: Split
 ) -> ChampionScore | None:
-    """Score the registered champion on this run's holdout."""
-    return score_champion(mlflow_client(tracking_uri), model_name, data, split.holdout)
+    """Score the registered champion on this run's holdout and recent slice."""
+    return score_champion(mlflow_client(tracking_uri), model_name, data, split.holdout, split.recent)
 
 
 @task(cache_policy=NO_CACHE)
 def gate_promotion(
-    data: PreparedData, deployable: DeployableModel, champion: ChampionScore | None, margin: float
+    data: PreparedData,
+    deployable: DeployableModel,
+    champion: ChampionScore | None,
+    split: Split,
+    margin: float,
 ) -> PromotionDecision:
     """Decide whether the candidate replaces the champion, and say why."""
     metric, candidate_score, higher_is_better = primary_score(data.task, deployable.onnx_metrics)
+    recent = RecentCheck(note=split.recent_note)
+    if split.recent is not None and champion is not None and champion.recent_score is not None:
+        metrics = onnx_metrics(deployable.onnx_model, split.recent, data.numeric, data.categorical, data)
+        _, score, _ = primary_score(data.task, metrics)
+        recent = RecentCheck(
+            rows=len(split.recent), candidate_score=score, champion_score=champion.recent_score
+        )
     decision = decide_promotion(
         metric,
         candidate_score,
@@ -153,30 +239,14 @@ def gate_promotion(
         None if champion is None else champion.version,
         higher_is_better=higher_is_better,
         margin=margin,
+        recent=recent,
     )
     verdict = "Promoting" if decision.promoted else "Keeping the champion"
     get_run_logger().info("%s: %s", verdict, decision.reason)
-    champion = (
-        "none"
-        if decision.champion_score is None
-        else f"{decision.champion_score:.6g} (v{decision.champion_version})"
-    )
     create_markdown_artifact(
         key="promotion-decision",
         description="Champion gate",
-        markdown="\n".join(
-            [
-                f"# {verdict}",
-                "",
-                decision.reason,
-                "",
-                f"| {decision.metric} on the same holdout | value |",
-                "| --- | --- |",
-                f"| candidate ({deployable.candidate.family}) | {decision.candidate_score:.6g} |",
-                f"| champion | {champion} |",
-                f"| required relative improvement | > {decision.margin:.2%} |",
-            ]
-        ),
+        markdown=promotion_markdown(decision, deployable.candidate.family),
     )
     return decision
 

@@ -15,6 +15,8 @@ os.environ.setdefault("PREFECT_HOME", str(_SESSION_HOME / "prefect"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+# Flows under test train the fixed parameters (fast); tests that tune set MLOPS_TUNING_TRIALS.
+os.environ.setdefault("MLOPS_TUNING_TRIALS", "0")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AMES_CSV = Path(os.environ.get("MLOPS_TEST_AMES_CSV", PROJECT_ROOT.parent / "shared/data/AmesHousing.csv"))
@@ -42,6 +44,7 @@ def mlops_env(tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     monkeypatch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
+    monkeypatch.setenv("MLOPS_TUNING_TRIALS", "0")
     return tmp_path
 
 

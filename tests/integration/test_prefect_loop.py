@@ -2,7 +2,8 @@
 
 A server starts on 127.0.0.1 (its scheduler loop shortened to 2 s), `prefect deploy --all`
 registers the four deployments and the drift automation, and a process worker runs them.
-The first test checks that the scheduler turns the monitor's hourly cron into runs. The soak
+The first test checks that the scheduler turns the monitor's hourly cron into runs, and that
+the weekly retrain is deployed paused and, activated, schedules runs with reason=schedule. The soak
 then leaves everything to the server: shifted traffic is served over HTTP and labelled, a
 short interval schedule runs the monitor, the monitor's drift event starts `train` through
 the automation, the new champion is deployed and the running endpoint moves to it, and the
@@ -95,7 +96,9 @@ def _markdown(server: PrefectServer, flow_run_id: str) -> str:
     )
 
 
-def test_deploy_all_registers_deployments_and_the_schedule_fires(server: PrefectServer) -> None:
+def test_deploy_all_registers_deployments_and_the_schedule_fires(
+    server: PrefectServer, tmp_path: Path
+) -> None:
     flows = {f["id"]: f["name"] for f in server.api("POST", "/flows/filter", {})}
     deployments = server.api("POST", "/deployments/filter", {})
     assert {(flows[d["flow_id"]], d["name"]) for d in deployments} == {
@@ -121,6 +124,46 @@ def test_deploy_all_registers_deployments_and_the_schedule_fires(server: Prefect
     assert all((start.minute, start.second) == (5, 0) for start in starts), starts
     assert all(run["auto_scheduled"] for run in server.deployment_runs(monitor["id"], "SCHEDULED"))
     assert not _scheduler_errors(server)
+    _check_weekly_retrain(server, tmp_path)
+
+
+def _check_weekly_retrain(server: PrefectServer, folder: Path) -> None:
+    """The train deployment's calendar schedule: paused as deployed, one line of prefect.yaml from running."""
+    train = _deployment(server, "train/default")
+    [weekly] = train["schedules"]
+    assert (weekly["schedule"]["cron"], weekly["schedule"]["timezone"]) == ("0 3 * * 1", "UTC")
+    assert (weekly["slug"], weekly["active"]) == ("weekly-retrain", False)
+    assert weekly["parameters"] == {"reason": "schedule", "production_hours": 720}
+    # The scheduler has already run (the monitor's runs exist) and made none from a paused schedule.
+    assert server.deployment_runs(train["id"]) == []
+
+    text = (PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    assert text.count("active: false") == 1
+    activated = folder / "prefect.yaml"
+    activated.write_text(text.replace("active: false", "active: true"), encoding="utf-8")
+    server.cli("deploy", "--all", "--prefect-file", str(activated), cwd=PROJECT_ROOT)
+    [weekly] = _deployment(server, "train/default")["schedules"]
+    assert (weekly["active"], weekly["parameters"]["reason"]) == (True, "schedule")
+    wait_until(
+        lambda: len(server.deployment_runs(train["id"], "SCHEDULED")) >= 3,
+        60,
+        "the scheduler to create the weekly retrain's runs",
+    )
+    runs = server.deployment_runs(train["id"], "SCHEDULED")
+    starts = [_time(run["expected_start_time"]) for run in runs]
+    assert all((start.weekday(), start.hour, start.minute) == (0, 3, 0) for start in starts), starts
+    assert {(run["parameters"]["reason"], run["parameters"]["production_hours"]) for run in runs} == {
+        ("schedule", 720)
+    }
+
+    server.cli("deploy", "--all", cwd=PROJECT_ROOT)  # the project's file again: paused
+    for run in server.deployment_runs(train["id"]):
+        server.api("DELETE", f"/flow_runs/{run['id']}")
+    assert [schedule["active"] for schedule in _deployment(server, "train/default")["schedules"]] == [False]
+    automations = server.api("POST", "/automations/filter", {})
+    assert (
+        len([a for a in automations if DRIFT_EVENT in json.dumps(a["trigger"])]) == 1
+    )  # replaced, not added
 
 
 def _pause_project_schedule(server: PrefectServer) -> str:

@@ -52,6 +52,7 @@ def test_regression_run_registers_champion_then_gate_holds(
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{first.run_id}'")
     assert sorted(child.data.params["family"] for child in children) == [
         "gradient_boosting",
+        "lightgbm",
         "random_forest",
         "ridge",
     ]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+import skops.io
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from tasks.candidate_selection import FittedCandidate, fit_candidate, select_deployable
-from tasks.candidates import FAMILIES
+from tasks.candidates import FAMILIES, LOG_TARGET
 from tasks.data import prepare_data, read_table
-from tasks.dataset import DatasetSpec
+from tasks.dataset import AMES_SPEC, DatasetSpec
 from tasks.onnx_export import OnnxExportError, check_parity, convert_pipeline, create_session, onnx_scores
 from tasks.split import split_data
+from tasks.tracking import MODEL_REQUIREMENTS, model_requirements, skops_trusted_types
+from tasks.tuning import TuningResult
 
 TOLERANCE = 1e-4
 
@@ -104,3 +109,45 @@ def test_parity_check_refuses_disagreement() -> None:
         check_parity(expected, expected * (1 + 5e-4), TOLERANCE)
     with pytest.raises(OnnxExportError):
         check_parity(expected, np.array([np.nan, 1.0, 2.0]), TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def ames(ames_csv: Path):
+    data = prepare_data(read_table(str(ames_csv), AMES_SPEC.missing_values), AMES_SPEC, str(ames_csv), 50)
+    return data, split_data(data, None, 0.2, 42)
+
+
+@pytest.mark.parametrize("family", ["ridge", "random_forest", "lightgbm"])
+def test_log_target_model_exports_prices_with_parity(ames, family: str) -> None:
+    data, split = ames
+    tuning = TuningResult(family, {LOG_TARGET: True}, "rmse", None)
+    candidate = fit_candidate(family, data, split, seed=0, tuning=tuning)
+    assert candidate.params[LOG_TARGET] == "True"
+    deployable = select_deployable([candidate], data, split.holdout, TOLERANCE)
+    assert deployable.parity.max_rel_error <= TOLERANCE
+    graph = onnx.load_from_string(deployable.onnx_model).graph
+    [output] = graph.output
+    assert next(node for node in graph.node if output.name in node.output).op_type == "Exp"
+    # the graph returns prices, not log prices: it matches the holdout's sale prices
+    prices = deployable.onnx_scores
+    assert 100_000 < np.median(prices) < 300_000
+    assert deployable.onnx_metrics["rmsle"] < 0.25
+    # the regressor inside learned log prices; the graph's Exp turns them back into prices
+    features = candidate.pipeline[:-1].transform(split.holdout[data.features])
+    log_prices = candidate.pipeline.named_steps["model"].regressor_.predict(features)
+    assert 10 < np.median(log_prices) < 14
+    check_parity(np.exp(log_prices), prices, TOLERANCE)
+
+
+def test_lightgbm_pipeline_is_logged_with_skops_and_its_requirements(diabetes) -> None:
+    data, split = diabetes
+    pipeline = fit_candidate("lightgbm", data, split, seed=0).pipeline
+    trusted = skops_trusted_types(pipeline)
+    reloaded = skops.io.loads(skops.io.dumps(pipeline), trusted=trusted)
+    holdout = split.holdout[data.features]
+    np.testing.assert_array_equal(reloaded.predict(holdout), pipeline.predict(holdout))
+    requirements = model_requirements(trusted)
+    assert {f"lightgbm=={version('lightgbm')}", f"skl2onnx=={version('skl2onnx')}"} <= set(requirements)
+    assert model_requirements(skops_trusted_types(fit_candidate("ridge", data, split, seed=0).pipeline)) == (
+        MODEL_REQUIREMENTS
+    )

@@ -1,0 +1,155 @@
+"""Does a drift-triggered retrain pay off? Old against retrained champion on the period after.
+
+Run: `.venv/bin/python -m benchmarks.loop_quality [--case ames] [--case gapminder] [--case seattle]`
+
+For each data set: train on an early period with the `train` flow (the champion is deployed
+to the local target), start the local HTTP endpoint, POST the next period one request at a
+time, upload its labels, and run the `monitor` flow over exactly that window with inline
+retrains (the retrain reads the early period as its source data and the labelled traffic as
+production rows, under `MLOPS_RETRAIN_DATA`). Then score the period after that with the old
+champion and with the champion after the monitor (the retrained one, if promoted), from their
+registered ONNX bundles. Prints per data set: the verdict, whether a retrain was promoted, the
+old and new error on the later period, the first training's time and the monitor run's (which
+includes the retrain).
+
+Periods (data sets in `benchmarks.replay`):
+- `ames`: train 2006-2007, serve 2008, score 2009-2010.
+- `gapminder`: train 1952-1977, serve 1982-1987, score 1992-2007.
+- `seattle`: train 2012-2013, serve 2014, score 2015.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.replay import DATA_SETS, TimedData, in_child, replay, serving
+
+# last training period, served periods, scored periods
+PERIODS: dict[str, tuple[int, tuple[int, int], tuple[int, int]]] = {
+    "ames": (2007, (2008, 2008), (2009, 2010)),
+    "gapminder": (1977, (1982, 1987), (1992, 2007)),
+    "seattle": (2013, (2014, 2014), (2015, 2015)),
+}
+
+
+def later_period_metrics(data: TimedData, rows: Any, version: str, work: Path) -> dict[str, float]:
+    """Metrics of a registered version's ONNX model on raw rows (prepared as training would)."""
+    from deployments.lambda_handler.contract import MODEL_FILE, ServingSchema
+    from tasks.data import prepare_data
+    from tasks.evaluate import holdout_metrics
+    from tasks.onnx_export import create_session, onnx_scores
+    from tasks.registry import fetch_bundle
+    from tasks.settings import load_settings
+
+    settings = load_settings()
+    bundle, _ = fetch_bundle(settings.tracking_uri, settings.model_name, version, work / "scored")
+    schema = ServingSchema.load(bundle)
+    prepared = prepare_data(rows, data.spec, f"{data.name} later period", min_rows=1)
+    session = create_session((bundle / MODEL_FILE).read_bytes())
+    scores = onnx_scores(session, prepared.frame, schema.numeric, schema.categorical, schema.task)
+    return holdout_metrics(schema.task, prepared.frame[prepared.target].to_numpy(), scores)
+
+
+def run_case(data: TimedData, work: Path) -> dict[str, Any]:
+    """Train, serve, monitor (with inline retrain) and score the later period, in this process."""
+    from deployments.lambda_handler.contract import CHAMPION_ALIAS
+    from flows.monitoring import monitor_model
+    from flows.training import train_model
+    from tasks.registry import mlflow_client, version_by_alias
+    from tasks.settings import load_settings
+
+    settings = load_settings()
+    last_training, served, scored = PERIODS[data.name]
+    train_csv = work / "train.csv"
+    data.between(0, last_training).to_csv(train_csv, index=False)
+    started = time.perf_counter()
+    trained = train_model(data_source=str(train_csv), dataset=data.spec)
+    train_seconds = time.perf_counter() - started
+    with serving(settings.model_name, work) as endpoint:
+        sent = replay(endpoint, data, data.between(*served), settings.storage, settings.model_name)
+    spec_file = work / "spec.json"
+    spec_file.write_text(data.spec.model_dump_json())
+    os.environ["MLOPS_DATASET_SPEC"] = str(spec_file)  # the inline retrain reads the spec from settings
+    started = time.perf_counter()
+    summary = monitor_model(
+        start=sent.start,
+        end=sent.end,
+        retrain_mode="inline",
+        retrain_data_source=str(train_csv),
+        ignore_cooldown=True,
+    )
+    monitor_seconds = time.perf_counter() - started
+    champion = version_by_alias(mlflow_client(settings.tracking_uri), settings.model_name, CHAMPION_ALIAS)
+    new_version = str(trained.model_version) if champion is None else str(champion.version)
+    later = data.between(*scored)
+    old = later_period_metrics(data, later, str(trained.model_version), work)
+    new = later_period_metrics(data, later, new_version, work)
+    return {
+        "case": data.name,
+        "served_rows": sent.answered,
+        "later_rows": len(later),
+        "verdict": summary.verdict.status,
+        "reasons": summary.verdict.reasons,
+        "weighted_drift": summary.weighted_drift,
+        "retrain": summary.retrain,
+        "promoted": new_version != str(trained.model_version),
+        "old_version": str(trained.model_version),
+        "new_version": new_version,
+        "old": old,
+        "new": new,
+        "holdout": trained.metrics,
+        "family": trained.family,
+        "train_seconds": train_seconds,
+        "monitor_seconds": monitor_seconds,
+        "retrain_data": settings.retrain_data,
+    }
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    """One line per data set: verdict, promotion, old vs new error on the later period."""
+    print(
+        f"\n{'case':10} {'served':>6} {'later':>5} {'verdict':8} {'weighted':>8} {'promoted':9} "
+        f"{'metric':8} {'old':>9} {'new':>9} {'change':>8} {'train s':>7} {'monitor s':>9}  data policy"
+    )
+    for item in results:
+        metric = "rmse" if "rmse" in item["old"] else "roc_auc"
+        old, new = item["old"][metric], item["new"][metric]
+        change = f"{(new - old) / old:+.1%}" if metric == "rmse" else f"{new - old:+.3f}"
+        promoted = f"v{item['new_version']}" if item["promoted"] else "no"
+        print(
+            f"{item['case']:10} {item['served_rows']:6d} {item['later_rows']:5d} {item['verdict']:8} "
+            f"{item['weighted_drift']:8.1%} {promoted:9} {metric:8} {old:9.4g} {new:9.4g} {change:>8} "
+            f"{item['train_seconds']:7.0f} {item['monitor_seconds']:9.0f}"
+            f"  {item['retrain_data']}"
+        )
+    for item in results:
+        print(f"  {item['case']}: {'; '.join(item['reasons'])}; retrain: {item['retrain']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--case", action="append", choices=sorted(DATA_SETS), help="default: all")
+    parser.add_argument("--child", choices=sorted(DATA_SETS), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        work = Path(os.environ["MLOPS_HOME"])
+        work.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps([run_case(DATA_SETS[args.child](), work)]))
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
+    results = []
+    for name in args.case or list(DATA_SETS):
+        results += in_child("benchmarks.loop_quality", name, work)
+    print_table(results)
+    print(f"\nstate of each run: {work}")
+
+
+if __name__ == "__main__":
+    main()
