@@ -14,33 +14,43 @@ includes the retrain).
 
 Periods (data sets in `benchmarks.replay`):
 - `ames`: train 2006-2007, serve 2008, score 2009-2010.
+- `ames-sizes`: the same, but from 2008 on every area and size input reads 1.3 times larger
+  at the same price (the demo's shift, as a world that moved).
 - `gapminder`: train 1952-1977, serve 1982-1987, score 1992-2007.
 - `seattle`: train 2012-2013, serve 2014, score 2015.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.replay import DATA_SETS, TimedData, in_child, replay, serving
+from benchmarks.replay import DATA_SETS, TimedData, ames, benchmark_main, replay, serving
 
-# last training period, served periods, scored periods
-PERIODS: dict[str, tuple[int, tuple[int, int], tuple[int, int]]] = {
-    "ames": (2007, (2008, 2008), (2009, 2010)),
-    "gapminder": (1977, (1982, 1987), (1992, 2007)),
-    "seattle": (2013, (2014, 2014), (2015, 2015)),
+# last training period, served periods, scored periods, area and size factor after training
+PERIODS: dict[str, tuple[int, tuple[int, int], tuple[int, int], float]] = {
+    "ames": (2007, (2008, 2008), (2009, 2010), 1.0),
+    "ames-sizes": (2007, (2008, 2008), (2009, 2010), 1.3),
+    "gapminder": (1977, (1982, 1987), (1992, 2007), 1.0),
+    "seattle": (2013, (2014, 2014), (2015, 2015), 1.0),
+}
+CASES: dict[str, Callable[[], TimedData]] = {
+    **DATA_SETS,
+    # a world that moved: from 2008 on, every area and size reads 1.3 times larger at the same price
+    "ames-sizes": lambda: replace(ames(), name="ames-sizes"),
 }
 
 
-def later_period_metrics(data: TimedData, rows: Any, version: str, work: Path) -> dict[str, float]:
+def later_period_metrics(
+    data: TimedData, rows: Any, version: str, work: Path, factor: float
+) -> dict[str, float]:
     """Metrics of a registered version's ONNX model on raw rows (prepared as training would)."""
     from deployments.lambda_handler.contract import MODEL_FILE, ServingSchema
+    from flows.demo import size_features
     from tasks.data import prepare_data
     from tasks.evaluate import holdout_metrics
     from tasks.onnx_export import create_session, onnx_scores
@@ -51,12 +61,14 @@ def later_period_metrics(data: TimedData, rows: Any, version: str, work: Path) -
     bundle, _ = fetch_bundle(settings.tracking_uri, settings.model_name, version, work / "scored")
     schema = ServingSchema.load(bundle)
     prepared = prepare_data(rows, data.spec, f"{data.name} later period", min_rows=1)
+    sizes = size_features(schema.numeric)
+    prepared.frame[sizes] = prepared.frame[sizes] * factor
     session = create_session((bundle / MODEL_FILE).read_bytes())
     scores = onnx_scores(session, prepared.frame, schema.numeric, schema.categorical, schema.task)
     return holdout_metrics(schema.task, prepared.frame[prepared.target].to_numpy(), scores)
 
 
-def run_case(data: TimedData, work: Path) -> dict[str, Any]:
+def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
     """Train, serve, monitor (with inline retrain) and score the later period, in this process."""
     from deployments.lambda_handler.contract import CHAMPION_ALIAS
     from flows.monitoring import monitor_model
@@ -65,14 +77,15 @@ def run_case(data: TimedData, work: Path) -> dict[str, Any]:
     from tasks.settings import load_settings
 
     settings = load_settings()
-    last_training, served, scored = PERIODS[data.name]
+    last_training, served, scored, factor = PERIODS[data.name]
     train_csv = work / "train.csv"
     data.between(0, last_training).to_csv(train_csv, index=False)
     started = time.perf_counter()
     trained = train_model(data_source=str(train_csv), dataset=data.spec)
     train_seconds = time.perf_counter() - started
     with serving(settings.model_name, work) as endpoint:
-        sent = replay(endpoint, data, data.between(*served), settings.storage, settings.model_name)
+        served_rows = data.between(*served)
+        sent = replay(endpoint, data, served_rows, settings.storage, settings.model_name, factor)
     spec_file = work / "spec.json"
     spec_file.write_text(data.spec.model_dump_json())
     os.environ["MLOPS_DATASET_SPEC"] = str(spec_file)  # the inline retrain reads the spec from settings
@@ -88,27 +101,29 @@ def run_case(data: TimedData, work: Path) -> dict[str, Any]:
     champion = version_by_alias(mlflow_client(settings.tracking_uri), settings.model_name, CHAMPION_ALIAS)
     new_version = str(trained.model_version) if champion is None else str(champion.version)
     later = data.between(*scored)
-    old = later_period_metrics(data, later, str(trained.model_version), work)
-    new = later_period_metrics(data, later, new_version, work)
-    return {
-        "case": data.name,
-        "served_rows": sent.answered,
-        "later_rows": len(later),
-        "verdict": summary.verdict.status,
-        "reasons": summary.verdict.reasons,
-        "weighted_drift": summary.weighted_drift,
-        "retrain": summary.retrain,
-        "promoted": new_version != str(trained.model_version),
-        "old_version": str(trained.model_version),
-        "new_version": new_version,
-        "old": old,
-        "new": new,
-        "holdout": trained.metrics,
-        "family": trained.family,
-        "train_seconds": train_seconds,
-        "monitor_seconds": monitor_seconds,
-        "retrain_data": settings.retrain_data,
-    }
+    old = later_period_metrics(data, later, str(trained.model_version), work, factor)
+    new = later_period_metrics(data, later, new_version, work, factor)
+    return [
+        {
+            "case": data.name,
+            "served_rows": sent.answered,
+            "later_rows": len(later),
+            "verdict": summary.verdict.status,
+            "reasons": summary.verdict.reasons,
+            "weighted_drift": summary.weighted_drift,
+            "retrain": summary.retrain,
+            "promoted": new_version != str(trained.model_version),
+            "old_version": str(trained.model_version),
+            "new_version": new_version,
+            "old": old,
+            "new": new,
+            "holdout": trained.metrics,
+            "family": trained.family,
+            "train_seconds": train_seconds,
+            "monitor_seconds": monitor_seconds,
+            "retrain_data": settings.retrain_data,
+        }
+    ]
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -132,24 +147,5 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(f"  {item['case']}: {'; '.join(item['reasons'])}; retrain: {item['retrain']}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--case", action="append", choices=sorted(DATA_SETS), help="default: all")
-    parser.add_argument("--child", choices=sorted(DATA_SETS), help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        work = Path(os.environ["MLOPS_HOME"])
-        work.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps([run_case(DATA_SETS[args.child](), work)]))
-        return
-    work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
-    results = []
-    for name in args.case or list(DATA_SETS):
-        results += in_child("benchmarks.loop_quality", name, work)
-    print_table(results)
-    print(f"\nstate of each run: {work}")
-
-
 if __name__ == "__main__":
-    main()
+    benchmark_main("benchmarks.loop_quality", __doc__.split("\n", 1)[0], CASES, run_case, print_table)

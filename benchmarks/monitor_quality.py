@@ -21,15 +21,11 @@ Data sets, all available offline:
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.replay import DATA_SETS, TimedData, in_child, replay, serving
+from benchmarks.replay import DATA_SETS, TimedData, benchmark_main, replay, serving
 
 # (label, first period, last period, area and size factor) of each window after training
 AMES_WINDOWS = [(str(year), year, year, 1.0) for year in (2008, 2009, 2010)]
@@ -116,24 +112,5 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print("  training seconds: " + ", ".join(f"{case} {value:.0f}" for case, value in seconds.items()))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--case", action="append", choices=sorted(DATA_SETS), help="default: all")
-    parser.add_argument("--child", choices=sorted(DATA_SETS), help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        work = Path(os.environ["MLOPS_HOME"])
-        work.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(run_case(DATA_SETS[args.child](), work)))
-        return
-    work = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
-    results = []
-    for name in args.case or list(DATA_SETS):
-        results += in_child("benchmarks.monitor_quality", name, work)
-    print_table(results)
-    print(f"\nstate of each run: {work}")
-
-
 if __name__ == "__main__":
-    main()
+    benchmark_main("benchmarks.monitor_quality", __doc__.split("\n", 1)[0], DATA_SETS, run_case, print_table)

@@ -10,10 +10,12 @@ offline:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -201,3 +203,29 @@ def in_child(module: str, name: str, work: Path) -> list[dict[str, Any]]:
     command = [sys.executable, "-m", module, "--child", name, "--out", str(out)]
     subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
     return list(json.loads(out.read_text()))
+
+
+def benchmark_main(
+    module: str,
+    description: str,
+    cases: dict[str, Callable[[], TimedData]],
+    run_case: Callable[[TimedData, Path], list[dict[str, Any]]],
+    print_table: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """The command line of a replay benchmark: each chosen data set in a child process, then the table."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--case", action="append", choices=sorted(cases), help="default: all")
+    parser.add_argument("--child", choices=sorted(cases), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        work = Path(os.environ["MLOPS_HOME"])
+        work.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(run_case(cases[args.child](), work)))
+        return
+    work = Path(tempfile.mkdtemp(prefix=f"{module.rsplit('.', 1)[-1]}-"))
+    results = []
+    for name in args.case or list(cases):
+        results += in_child(module, name, work)
+    print_table(results)
+    print(f"\nstate of each run: {work}")
