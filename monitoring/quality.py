@@ -6,7 +6,7 @@ import pandas as pd
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
 from monitoring.estimation import Estimator
-from tasks.evaluate import holdout_metrics, primary_score
+from tasks.evaluate import PRIMARY_METRIC, holdout_metrics, primary_score
 
 
 def rows_of_version(rows: pd.DataFrame, version: str) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def quality_drop(
     schema: ServingSchema, metrics: dict[str, float], baseline: dict[str, float]
 ) -> float | None:
     """How much worse the primary metric is than the holdout's, as a fraction (None if either is absent)."""
-    if not metrics:
+    if PRIMARY_METRIC[schema.task][0] not in metrics:  # e.g. no ROC AUC when every row is one class
         return None
     name, value, higher_is_better = primary_score(schema.task, metrics)
     reference = baseline.get(name)

@@ -82,6 +82,8 @@ def recent_slice(
 ) -> tuple[np.ndarray, str]:
     """The newest `fraction` of the production rows the champion served, or no rows and the reason."""
     none = np.zeros(len(times), dtype=bool)
+    if fraction == 0:
+        return none, "turned off (MLOPS_RECENT_HOLDOUT_FRACTION=0)"
     sources = len(times) - len(production.rows)
     served = production.rows[MODEL_VERSION].astype(str).to_numpy() == str(production.champion_version)
     candidates = sources + np.flatnonzero(served)

@@ -96,7 +96,8 @@ class ConfiguredTaskRunner(TaskRunner[PrefectFuture[Any]]):
         with self._lock:
             if self._runner is None:
                 settings = load_settings()
-                api_url = str(get_client(sync_client=True).api_url)
+                with get_client(sync_client=True) as client:
+                    api_url = str(client.api_url)
                 self._runner = self._stack.enter_context(task_runner_for(settings, api_url))
                 get_run_logger().info("Tasks run on %s", runner_description(settings))
             return self._runner

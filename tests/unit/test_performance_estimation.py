@@ -12,6 +12,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from deployments.lambda_handler.contract import PREDICTION, PROBABILITY, Feature, ServingSchema
 from monitoring.estimation import estimate_by_chunk, estimate_performance, expected_roc_auc
+from monitoring.quality import quality_drop
 from tasks.evaluate import holdout_metrics
 
 REGRESSION = ServingSchema(
@@ -168,3 +169,16 @@ def test_expected_roc_auc_with_certain_labels_is_the_ordinary_roc_auc_ties_inclu
     realized = holdout_metrics("classification", actual.astype("int64"), score)["roc_auc"]
     assert expected_roc_auc(score, actual) == pytest.approx(realized, abs=1e-12)
     assert np.isnan(expected_roc_auc(np.array([0.2, 0.9]), np.zeros(2)))  # no positive expected
+
+
+def test_a_window_without_an_estimated_roc_auc_has_no_quality_drop() -> None:
+    """Calibrated probabilities all 0 leave ROC AUC undefined: no drop, rather than a failed run."""
+    rng = np.random.default_rng(7)
+    score = rng.uniform(0, 1, 400)
+    reference = pd.DataFrame(
+        {PROBABILITY: np.sqrt(score), "churned": (rng.uniform(0, 1, 400) < score).astype(int)}
+    )
+    window = pd.DataFrame({PROBABILITY: [0.01, 0.005]})
+    estimated = estimate_performance(CLASSIFICATION, reference, window)
+    assert "roc_auc" not in estimated
+    assert quality_drop(CLASSIFICATION, estimated, {"roc_auc": 0.8, "accuracy": 0.7}) is None
