@@ -93,6 +93,22 @@ def seattle() -> TimedData:
 DATA_SETS: dict[str, Callable[[], TimedData]] = {"ames": ames, "gapminder": gapminder, "seattle": seattle}
 
 
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Return once `url` answers; fail if the server process exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"{url}: the server exited with {process.returncode}"
+            raise RuntimeError(msg)
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    msg = f"{url} did not answer within {timeout:.0f} s"
+    raise RuntimeError(msg)
+
+
 @dataclass(frozen=True)
 class Replayed:
     """One window of traffic sent through the endpoint, its labels uploaded."""
@@ -120,18 +136,7 @@ class Endpoint:
 
     def wait(self, timeout: float = 60) -> None:
         """Return once /health answers; fail if the process exits or the time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                msg = f"the endpoint exited with {self.process.returncode}"
-                raise RuntimeError(msg)
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        msg = f"{self.url} did not answer within {timeout:.0f} s"
-        raise RuntimeError(msg)
+        wait_for(f"{self.url}/health", self.process, timeout)
 
     def stop(self) -> None:
         """Stop the process this endpoint started."""

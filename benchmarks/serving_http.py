@@ -24,36 +24,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from benchmarks.replay import AMES_CSV, wait_for
 from tasks.settings import PROJECT_ROOT
+from tests.support.processes import free_port
 
-AMES_CSV = PROJECT_ROOT.parent / "shared" / "data" / "AmesHousing.csv"
 CLIENTS = (1, 8)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            msg = f"{url}: the server exited with {process.returncode}"
-            raise RuntimeError(msg)
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    msg = f"{url} did not answer within {timeout:.0f} s"
-    raise RuntimeError(msg)
 
 
 def _client(port: int, path: str, bodies: list[bytes], latencies: list[float], failures: list[int]) -> None:
@@ -134,7 +111,7 @@ def main() -> None:
     summary = train_model()
     settings = load_settings()
     ours_body, mlflow_body = request_bodies(args.requests)
-    ours_port, mlflow_port = _free_port(), _free_port()
+    ours_port, mlflow_port = free_port(), free_port()
     bin_folder = str(Path(sys.executable).parent)  # mlflow starts `uvicorn` from the PATH
     env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri}
     env["PATH"] = f"{bin_folder}{os.pathsep}{env.get('PATH', '')}"
@@ -159,8 +136,8 @@ def main() -> None:
         ),
     ]
     try:
-        _wait(f"http://127.0.0.1:{ours_port}/health", servers[0])
-        _wait(f"http://127.0.0.1:{mlflow_port}/ping", servers[1])
+        wait_for(f"http://127.0.0.1:{ours_port}/health", servers[0], 180)
+        wait_for(f"http://127.0.0.1:{mlflow_port}/ping", servers[1], 180)
         print(
             f"\nAmes champion v{summary.model_version} ({summary.family}), {args.requests} single-row requests"
         )
