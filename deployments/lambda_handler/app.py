@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import load_config
 from .contract import ONLINE, SOURCES
+from .metrics import RequestCounts, metric_fields
 from .model import Model
 from .sinks import build_sink
 from .validation import RequestError, instances_from_body, parse_json, validate_instances
@@ -29,7 +30,7 @@ SINK = build_sink(CONFIG.storage_url, CONFIG.firehose_stream)
 
 
 def _log(**fields: Any) -> None:
-    """One JSON line per request for CloudWatch: ids, status and timing, never payloads."""
+    """One JSON line for CloudWatch: ids, status, timing and EMF metrics, never payloads."""
     print(json.dumps({"level": "info", **fields}, separators=(",", ":")), file=sys.stderr, flush=True)  # noqa: T201
 
 
@@ -77,7 +78,9 @@ def _body(event: dict[str, Any]) -> str | bytes:
     return body
 
 
-def predict(body: Any, request_id: str, started: float, source: str = ONLINE) -> dict[str, Any]:
+def predict(
+    body: Any, request_id: str, started: float, source: str = ONLINE
+) -> tuple[dict[str, Any], RequestCounts]:
     """Validate, predict and log; the log is written before the answer is returned."""
     instances = instances_from_body(body, CONFIG.max_batch_rows)
     batch = validate_instances(instances, MODEL.rules, reject_missing=CONFIG.reject_missing)
@@ -111,7 +114,12 @@ def predict(body: Any, request_id: str, started: float, source: str = ONLINE) ->
     }
     if predictions.probabilities is not None:
         answer["probabilities"] = predictions.probabilities
-    return answer
+    counts = RequestCounts(
+        predictions=len(batch.instances),
+        unknown_categories=sum(len(values) for values in batch.unknown_categories),
+        missing_fields=sum(len(fields) for fields in batch.missing_fields),
+    )
+    return answer, counts
 
 
 def _direct_source(event: dict[str, Any]) -> str:
@@ -129,19 +137,20 @@ def _direct_source(event: dict[str, Any]) -> str:
     return str(source)
 
 
-def _dispatch(event: Any, request_id: str, started: float) -> tuple[int, dict[str, Any]]:
+def _dispatch(event: Any, request_id: str, started: float) -> tuple[dict[str, Any], RequestCounts]:
+    """The answer of a 200 and what it predicted; a refusal raises `RequestError`."""
     if not isinstance(event, dict):
         raise RequestError("event must be a JSON object")
     is_http = "requestContext" in event or "rawPath" in event
     method, route = _route(event) if is_http else ("POST", "predict")
     if route == "health" and method == "GET":
-        return 200, {"status": "ok", "model_name": MODEL.name, "model_version": MODEL.version}
+        return {"status": "ok", "model_name": MODEL.name, "model_version": MODEL.version}, RequestCounts()
     if route == "schema" and method == "GET":
-        return 200, {"model_name": MODEL.name, "model_version": MODEL.version, **MODEL.schema}
+        return {"model_name": MODEL.name, "model_version": MODEL.version, **MODEL.schema}, RequestCounts()
     if route == "predict" and method == "POST":
         if is_http:
-            return 200, predict(parse_json(_body(event)), request_id, started)
-        return 200, predict(event, request_id, started, _direct_source(event))
+            return predict(parse_json(_body(event)), request_id, started)
+        return predict(event, request_id, started, _direct_source(event))
     if route in {"health", "schema", "predict"}:
         raise RequestError(f"method {method} is not allowed on /{route}", status=405)
     raise RequestError(f"no route /{route}; use POST /predict, GET /schema or GET /health", status=404)
@@ -151,13 +160,17 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """Answer one event; client mistakes are 4xx, failures to predict or log are 5xx."""
     started = time.perf_counter()
     request_id = _request_id(_mapping(event), context)
+    counts = RequestCounts()
     try:
-        status, body = _dispatch(event, request_id, started)
+        body, counts = _dispatch(event, request_id, started)
+        status = 200
     except RequestError as error:
         status, body = error.status, error.to_dict()
     except Exception as error:  # noqa: BLE001 - any other failure is the service's, reported as 5xx
         status, body = 500, {"error": "internal error; the prediction was not logged"}
         _log(level="error", request_id=request_id, error=type(error).__name__)
     body.setdefault("request_id", request_id)
-    _log(request_id=request_id, status=status, latency_ms=round((time.perf_counter() - started) * 1000, 3))
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    metrics = metric_fields(MODEL.name, MODEL.version, status, latency_ms, counts)
+    _log(request_id=request_id, status=status, latency_ms=latency_ms, **metrics)
     return _response(status, body, request_id)

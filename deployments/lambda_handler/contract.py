@@ -29,6 +29,18 @@ LIVE_ALIAS = "live"  # function alias (Lambda or local) that does serve
 SMOKE_PREFIX = "smoke-"  # request ids of deploy smoke tests; the monitor leaves them out
 MISSING_CATEGORY = ""  # how a missing categorical value reaches the model
 
+# --- CloudWatch metrics (Embedded Metric Format lines the function writes per request) --------
+METRICS_NAMESPACE = "LoopML/Serving"
+MODEL_NAME_DIMENSION = "ModelName"
+MODEL_VERSION_DIMENSION = "ModelVersion"
+LATENCY_METRIC = "Latency"  # milliseconds, from the event's arrival to the answer
+REQUESTS_METRIC = "Requests"  # every answered or refused request
+PREDICTIONS_METRIC = "Predictions"  # predicted rows
+CLIENT_ERRORS_METRIC = "ClientErrors"  # 4xx answers
+SERVER_ERRORS_METRIC = "ServerErrors"  # 5xx answers
+UNKNOWN_CATEGORIES_METRIC = "UnknownCategories"  # categorical values training never saw
+MISSING_FIELDS_METRIC = "MissingFields"  # fields left out of predicted rows
+
 # --- prediction-log records (JSON Lines, one object per predicted row) ---------------------
 PREDICTION = "prediction"
 PROBABILITY = "prediction_probability"  # positive-class probability column in tables

@@ -11,6 +11,7 @@ from types import ModuleType
 HANDLER_MODULES = [
     "deployments.lambda_handler.app",
     "deployments.lambda_handler.config",
+    "deployments.lambda_handler.metrics",
     "deployments.lambda_handler.model",
     "deployments.lambda_handler.sinks",
     "deployments.lambda_handler.validation",

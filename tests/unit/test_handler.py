@@ -145,14 +145,94 @@ def test_routes_and_methods(app: ModuleType) -> None:
     assert app.handler("not an event")["statusCode"] == 400
 
 
-def test_cloudwatch_lines_carry_no_payload(
+EMF_UNITS = {"Milliseconds", "Count", "Seconds", "Microseconds", "Bytes", "Percent", "None"}
+REQUEST_LINE_FIELDS = {"level", "request_id", "status", "latency_ms", "_aws", "ModelName", "ModelVersion"}
+METRICS = {
+    "Latency",
+    "Requests",
+    "Predictions",
+    "ClientErrors",
+    "ServerErrors",
+    "UnknownCategories",
+    "MissingFields",
+}
+
+
+def _valid_emf(line: dict) -> dict[str, float]:
+    """Check one line against the EMF specification; return its metric values."""
+    directive = line["_aws"]
+    assert isinstance(directive["Timestamp"], int)
+    assert directive["Timestamp"] > 1_600_000_000_000  # milliseconds since the epoch
+    [metrics] = directive["CloudWatchMetrics"]
+    assert 0 < len(metrics["Namespace"]) <= 255
+    for dimension_set in metrics["Dimensions"]:
+        assert 0 < len(dimension_set) <= 30
+        assert all(isinstance(line[name], str) and line[name] for name in dimension_set)
+    assert len(metrics["Metrics"]) <= 100
+    values = {}
+    for metric in metrics["Metrics"]:
+        assert metric["Unit"] in EMF_UNITS
+        value = line[metric["Name"]]
+        assert type(value) in {int, float}
+        values[metric["Name"]] = value
+    return values
+
+
+def test_cloudwatch_lines_are_emf_metrics_and_carry_no_payload(
     app: ModuleType, example: dict, capsys: pytest.CaptureFixture
 ) -> None:
+    """Every answered or refused request writes one EMF line; no feature value ever reaches it."""
+    two_rows = {"instances": [{**example, "neighborhood": "Atlantis"}, {"gr_liv_area": 1500}]}
+    capsys.readouterr()
     _post(app, example, request_id="req-log")
+    _post(app, two_rows, request_id="req-unknown")
     _post(app, {"instances": [{**example, "gr_liv_area": "secret-value"}]}, request_id="req-bad")
+    app.handler(http_event("GET", "/health", request_id="req-health"))
+    app.handler(http_event("GET", "/admin", request_id="req-404"))
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(line["request_id"], line["status"]) for line in lines] == [("req-log", 200), ("req-bad", 400)]
-    assert all(set(line) == {"level", "request_id", "status", "latency_ms"} for line in lines)
+    assert [(line["request_id"], line["status"]) for line in lines] == [
+        ("req-log", 200),
+        ("req-unknown", 200),
+        ("req-bad", 400),
+        ("req-health", 200),
+        ("req-404", 404),
+    ]
+    assert all(set(line) == REQUEST_LINE_FIELDS | METRICS for line in lines)
+    assert all((line["ModelName"], line["ModelVersion"]) == ("ames-test", "1") for line in lines)
+    values = {line["request_id"]: _valid_emf(line) for line in lines}
+    assert set(values["req-log"]) == METRICS
+    assert values["req-log"]["Latency"] == lines[0]["latency_ms"] > 0
+    counts = ("Requests", "Predictions", "ClientErrors", "ServerErrors", "UnknownCategories")
+    assert {name: values["req-log"][name] for name in counts} == {
+        "Requests": 1,
+        "Predictions": 1,
+        "ClientErrors": 0,
+        "ServerErrors": 0,
+        "UnknownCategories": 0,
+    }
+    assert values["req-unknown"]["Predictions"] == 2
+    assert values["req-unknown"]["UnknownCategories"] == 1
+    assert values["req-unknown"]["MissingFields"] == len(example) - 1  # all but gr_liv_area
+    assert (values["req-bad"]["ClientErrors"], values["req-bad"]["Predictions"]) == (1, 0)
+    assert (values["req-404"]["ClientErrors"], values["req-health"]["Predictions"]) == (1, 0)
+    text = "\n".join(json.dumps(line) for line in lines)
+    assert "secret-value" not in text
+    assert "Atlantis" not in text
+
+
+def test_a_failed_log_write_is_a_server_error_metric(
+    ames_bundle: Path, example: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the log folder should be", encoding="utf-8")
+    app = load_handler(ames_bundle, blocked)
+    capsys.readouterr()
+    status, body = _post(app, example, request_id="req-500")
+    assert (status, body["error"]) == (500, "internal error; the prediction was not logged")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [request_line] = [line for line in lines if "status" in line]
+    values = _valid_emf(request_line)
+    assert (values["ServerErrors"], values["ClientErrors"], values["Predictions"]) == (1, 0, 0)
 
 
 def test_classifier_returns_labels_and_probabilities(cancer_bundle: Path, tmp_path: Path) -> None:
