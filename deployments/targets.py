@@ -11,7 +11,7 @@ from deployments.aws.config import AwsConfig
 from deployments.local_target import LocalDeployer
 from deployments.result import DeploymentResult, FunctionVersion
 from deployments.smoke import Invoke
-from tasks.settings import Settings
+from tasks.settings import Settings, split_list
 
 
 class Target(Protocol):
@@ -44,7 +44,23 @@ def aws_config(settings: Settings, model_name: str) -> AwsConfig:
         function_name=settings.lambda_function_name or f"{model_name}-serving",
         memory_mb=settings.lambda_memory_mb,
         canary_weight=settings.canary_weight,
+        canary_bake_seconds=settings.canary_bake_seconds,
+        alarm_error_rate_percent=settings.alarm_error_rate_percent,
+        alarm_p99_latency_ms=settings.alarm_p99_latency_ms,
+        alarm_topic_arn=settings.alarm_topic_arn,
         firehose_stream=settings.firehose_stream,
+        api_auth=settings.api_auth,
+        jwt_issuer=settings.api_jwt_issuer,
+        jwt_audience=split_list(settings.api_jwt_audience),
+        throttle_rate=settings.api_throttle_rate,
+        throttle_burst=settings.api_throttle_burst,
+        cors_origins=split_list(settings.api_cors_origins),
+        tracing=settings.lambda_tracing,
+        kms_key_arn=settings.kms_key_arn,
+        subnet_ids=split_list(settings.lambda_subnet_ids),
+        security_group_ids=split_list(settings.lambda_security_group_ids),
+        reserved_concurrency=settings.lambda_reserved_concurrency,
+        provisioned_concurrency=settings.lambda_provisioned_concurrency,
     )
 
 

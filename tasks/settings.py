@@ -53,7 +53,48 @@ class Settings(BaseSettings):
     )
     lambda_function_name: str | None = Field(None, description="Defaults to <model>-serving.")
     lambda_memory_mb: int = Field(1024, ge=128, le=10240)
-    canary_weight: float | None = Field(None, gt=0.0, lt=1.0)
+    canary_weight: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Share of traffic a new version gets first on AWS; unset moves at once.",
+    )
+    canary_bake_seconds: float = Field(
+        300.0, ge=0.0, description="How long the canary serves while the alarms are watched."
+    )
+    alarm_error_rate_percent: float = Field(
+        5.0, gt=0.0, le=100.0, description="Server-error share of requests (per minute) that raises an alarm."
+    )
+    alarm_p99_latency_ms: float = Field(
+        1000.0, gt=0.0, description="p99 latency of the function (per minute) that raises an alarm."
+    )
+    alarm_topic_arn: str | None = Field(None, description="SNS topic the alarms notify.")
+    api_auth: Literal["iam", "jwt", "none"] = Field(
+        "iam", description="Who may call the HTTP API: SigV4 (iam), a JWT (jwt), or anyone (none)."
+    )
+    api_jwt_issuer: str | None = Field(None, description="Issuer URL of the identity provider (jwt).")
+    api_jwt_audience: str | None = Field(
+        None, description="Comma-separated audiences a token must have (jwt)."
+    )
+    api_throttle_rate: float = Field(100.0, gt=0.0, description="Steady requests per second the API accepts.")
+    api_throttle_burst: int = Field(200, ge=1, description="Requests the API accepts at once above the rate.")
+    api_cors_origins: str | None = Field(None, description="Comma-separated browser origins allowed (CORS).")
+    lambda_tracing: Literal["Active", "PassThrough"] = Field(
+        "PassThrough", description="Active turns on X-Ray tracing of the function."
+    )
+    kms_key_arn: str | None = Field(
+        None, description="KMS key encrypting the bucket and the function's environment."
+    )
+    lambda_subnet_ids: str | None = Field(None, description="Comma-separated subnets to run the function in.")
+    lambda_security_group_ids: str | None = Field(
+        None, description="Comma-separated security groups of the function (with the subnets)."
+    )
+    lambda_reserved_concurrency: int | None = Field(
+        None, ge=1, description="Reserved concurrency of the function."
+    )
+    lambda_provisioned_concurrency: int | None = Field(
+        None, ge=0, description="Provisioned concurrency of `live`; 0 removes it, unset leaves it."
+    )
     firehose_stream: str | None = None
     missing_fields: Literal["impute", "reject"] = Field(
         "impute", description="The function imputes fields left out of a request, or refuses them."
@@ -165,6 +206,12 @@ class Settings(BaseSettings):
             if not self.aws_region:
                 msg = "MLOPS_AWS_REGION is required when MLOPS_TARGET=aws"
                 raise ValueError(msg)
+        if self.api_auth == "jwt" and not (self.api_jwt_issuer and split_list(self.api_jwt_audience)):
+            msg = "MLOPS_API_AUTH=jwt needs MLOPS_API_JWT_ISSUER and MLOPS_API_JWT_AUDIENCE"
+            raise ValueError(msg)
+        if bool(split_list(self.lambda_subnet_ids)) != bool(split_list(self.lambda_security_group_ids)):
+            msg = "MLOPS_LAMBDA_SUBNET_IDS and MLOPS_LAMBDA_SECURITY_GROUP_IDS go together"
+            raise ValueError(msg)
         return self
 
     @property
@@ -180,9 +227,7 @@ class Settings(BaseSettings):
     @property
     def families(self) -> list[str] | None:
         """The candidate families named in `MLOPS_CANDIDATE_FAMILIES`, or None for all."""
-        if not self.candidate_families:
-            return None
-        return [name.strip() for name in self.candidate_families.split(",") if name.strip()]
+        return list(split_list(self.candidate_families)) or None
 
     def with_values(self, **values: object) -> Settings:
         """A validated copy with a run's parameters in place of settings (None leaves a setting as is)."""
@@ -204,6 +249,11 @@ class Settings(BaseSettings):
     def artifact_root(self) -> str:
         """Where new MLflow experiments keep their artifacts: under the storage root."""
         return f"{self.storage}/mlflow-artifacts"
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """The items of a comma-separated setting, stripped, empty ones left out."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
 
 
 def env_name(field: str) -> str:

@@ -34,11 +34,18 @@ def ensure_bucket(aws: AwsClients) -> None:
         },
     )
     aws.s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
+        Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [encryption_rule(aws.config.kms_key_arn)]}
     )
+
+
+def encryption_rule(kms_key_arn: str | None) -> dict[str, Any]:
+    """SSE-KMS with the given key (and an S3 bucket key, fewer KMS calls), else S3-managed AES256."""
+    if kms_key_arn:
+        return {
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn},
+            "BucketKeyEnabled": True,
+        }
+    return {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
 
 
 def upload(aws: AwsClients, artifact: Artifact, key: str) -> None:

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import boto3
@@ -16,6 +16,10 @@ from botocore.exceptions import ClientError
 DESCRIPTION_LIMIT = 256  # Lambda's limit for version and layer version descriptions
 # Standard mode retries throttling and transient errors with exponential backoff and jitter.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
+
+
+ApiAuth = Literal["iam", "jwt", "none"]
+Tracing = Literal["Active", "PassThrough"]
 
 
 class DeployError(RuntimeError):
@@ -36,17 +40,47 @@ class AwsConfig:
     memory_mb: int = 1024
     timeout_seconds: int = 30
     canary_weight: float | None = None
+    canary_bake_seconds: float = 300.0
+    bake_poll_seconds: float = 10.0
+    alarm_error_rate_percent: float = 5.0
+    alarm_p99_latency_ms: float = 1000.0
+    alarm_topic_arn: str | None = None
     firehose_stream: str | None = None
     log_retention_days: int = 30
+    api_auth: ApiAuth = "iam"
+    jwt_issuer: str | None = None
+    jwt_audience: tuple[str, ...] = ()
+    throttle_rate: float = 100.0
+    throttle_burst: int = 200
+    cors_origins: tuple[str, ...] = ()
+    tracing: Tracing = "PassThrough"
+    kms_key_arn: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", self.prefix.strip("/"))
         object.__setattr__(self, "role_name", self.role_name or f"{self.function_name}-execution")
         object.__setattr__(self, "api_name", self.api_name or self.function_name)
         object.__setattr__(self, "layer_name", self.layer_name or f"{self.function_name}-deps")
+        for problem in self._problems():
+            raise ValueError(problem)
+
+    def _problems(self) -> list[str]:
+        """Settings that cannot work together, each named."""
+        problems = []
         if self.canary_weight is not None and not 0 < self.canary_weight < 1:
-            msg = f"canary_weight must be between 0 and 1 (exclusive), got {self.canary_weight}"
-            raise ValueError(msg)
+            problems.append(f"canary_weight must be between 0 and 1 (exclusive), got {self.canary_weight}")
+        if self.api_auth == "jwt" and not (self.jwt_issuer and self.jwt_audience):
+            problems.append("api_auth jwt needs jwt_issuer and jwt_audience (the identity provider's)")
+        if bool(self.subnet_ids) != bool(self.security_group_ids):
+            problems.append("a VPC needs both subnet_ids and security_group_ids")
+        provisioned, reserved = self.provisioned_concurrency, self.reserved_concurrency
+        if provisioned is not None and reserved is not None and provisioned > reserved:
+            problems.append("provisioned_concurrency cannot exceed reserved_concurrency")
+        return problems
 
     def key(self, *parts: str) -> str:
         """An S3 key under the configured prefix."""
@@ -111,6 +145,7 @@ class AwsClients:
     logs: Any
     lambda_: Any
     apigw: Any
+    cloudwatch: Any
     sleep: Callable[[float], None] = time.sleep
     changes: list[str] = field(default_factory=list)
     _account_id: str | None = None
@@ -133,6 +168,7 @@ class AwsClients:
             client("logs"),
             client("lambda"),
             client("apigatewayv2"),
+            client("cloudwatch"),
             sleep,
         )
 

@@ -22,8 +22,9 @@ from deployments.artifact import (
     build_layer,
     pinned_requirements,
 )
-from deployments.aws import function
+from deployments.aws import alarms, function
 from deployments.aws.bucket import ensure_bucket, upload
+from deployments.aws.concurrency import ensure_concurrency
 from deployments.aws.config import ArtifactRecord, AwsClients, AwsConfig, DeployError
 from deployments.aws.http_api import api_endpoint, ensure_api
 from deployments.aws.iam import ensure_log_group, ensure_role
@@ -136,6 +137,8 @@ class AwsDeployer:
             ensure_log_group(aws)
         with self._stage("ensuring the execution role"):
             role_arn = ensure_role(aws, variables)
+        with self._stage("ensuring the alarms"):
+            judges = [spec.name for spec in alarms.ensure_alarms(aws, self.model_name) if spec.judges_canary]
         with self._stage("uploading artifacts"):
             upload(aws, function_zip, function_key)
             layer_key = config.key("lambda", "layers", f"{config.layer_name}-{layer_zip.sha256[:16]}.zip")
@@ -149,6 +152,10 @@ class AwsDeployer:
             variables,
             config.memory_mb,
             config.timeout_seconds,
+            config.tracing,
+            config.kms_key_arn or "",
+            config.subnet_ids,
+            config.security_group_ids,
         )
         with self._stage(f"reading the {LIVE_ALIAS} alias"):
             live = function.live_alias(aws)
@@ -161,7 +168,9 @@ class AwsDeployer:
         if previous is not None and already_live:
             version = previous  # same code and configuration: an idempotent rerun
         else:
-            version = self._release(aws, invoker, spec, function_key, record, example, live)
+            version = self._release(aws, invoker, spec, function_key, record, example, live, judges)
+        with self._stage(f"setting the concurrency of {LIVE_ALIAS}"):
+            ensure_concurrency(aws)
         with self._stage("ensuring the HTTP API"):
             api_id, endpoint = ensure_api(aws)
         return DeploymentResult(
@@ -191,8 +200,13 @@ class AwsDeployer:
         record: ArtifactRecord,
         example: dict[str, Any],
         live: dict[str, Any] | None,
+        judges: list[str],
     ) -> str:
-        """Update the function, publish a version, smoke-test it and move `live` to it."""
+        """Update the function, publish a version, smoke-test it and move `live` to it.
+
+        With a canary weight, `live` first sends that share to the new version and the alarms
+        in `judges` are watched for the bake time; one in ALARM puts `live` back and fails.
+        """
         with self._stage("updating the function"):
             function.ensure_function(aws, spec, function_key)
         with self._stage("publishing a version"):
@@ -201,19 +215,20 @@ class AwsDeployer:
         with self._stage(f"smoke-testing version {version}"):
             smoke_test(lambda event: invoker(version, event), example, model_version)
         previous = live["FunctionVersion"] if live else None
+        config = self.config
         with self._stage(f"moving {LIVE_ALIAS} to version {version}"):
             if live is None:
                 function.create_alias(aws, version)
-            elif previous != version and self.config.canary_weight is not None:
+            elif previous != version and config.canary_weight is not None:
                 function.canary_then_move(
                     aws,
                     lambda event: invoker(version, event),
                     lambda event: invoker(LIVE_ALIAS, event),
                     live,
                     version,
-                    float(self.config.canary_weight),
                     example,
                     model_version,
+                    lambda: alarms.watch(aws, judges, config.canary_bake_seconds, config.bake_poll_seconds),
                 )
             else:
                 function.update_alias(aws, version, {}, live.get("RevisionId"))

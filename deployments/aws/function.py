@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,16 @@ class FunctionSpec:
     environment: dict[str, str]
     memory_mb: int
     timeout_seconds: int
+    tracing: str = "PassThrough"
+    kms_key_arn: str = ""  # empty: the environment is encrypted with Lambda's own key
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
 
     def configuration(self) -> dict[str, Any]:
-        """Arguments shared by create_function and update_function_configuration."""
+        """Arguments shared by create_function and update_function_configuration.
+
+        Empty VPC lists and an empty key are sent too: that is how a setting is taken away.
+        """
         return {
             "Role": self.role_arn,
             "Runtime": LAMBDA_RUNTIME,
@@ -39,7 +46,19 @@ class FunctionSpec:
             "Environment": {"Variables": dict(self.environment)},
             "MemorySize": self.memory_mb,
             "Timeout": self.timeout_seconds,
+            "TracingConfig": {"Mode": self.tracing},
+            "KMSKeyArn": self.kms_key_arn,
+            "VpcConfig": {
+                "SubnetIds": list(self.subnet_ids),
+                "SecurityGroupIds": list(self.security_group_ids),
+            },
         }
+
+    def _network_differs(self, current: Mapping[str, Any]) -> bool:
+        vpc = current.get("VpcConfig") or {}
+        return sorted(vpc.get("SubnetIds") or []) != sorted(self.subnet_ids) or sorted(
+            vpc.get("SecurityGroupIds") or []
+        ) != sorted(self.security_group_ids)
 
     def configuration_differs(self, current: Mapping[str, Any]) -> bool:
         """Whether a function configuration differs from this spec outside the code."""
@@ -51,6 +70,9 @@ class FunctionSpec:
             or (current.get("Environment") or {}).get("Variables", {}) != self.environment
             or current.get("MemorySize") != self.memory_mb
             or current.get("Timeout") != self.timeout_seconds
+            or (current.get("TracingConfig") or {}).get("Mode", "PassThrough") != self.tracing
+            or (current.get("KMSKeyArn") or "") != self.kms_key_arn
+            or self._network_differs(current)
         )
 
     def matches(self, current: Mapping[str, Any]) -> bool:
@@ -200,22 +222,37 @@ def canary_then_move(
     invoke_live: Invoke,
     live: dict[str, Any],
     version: str,
-    weight: float,
     example: dict[str, Any],
     model_version: str,
+    bake: Callable[[], list[str]],
 ) -> None:
-    """Send a share of traffic to the new version, check again, then move fully (or roll back)."""
+    """Send a share of traffic to the new version, check it, bake, then move fully (or roll back).
+
+    `bake` watches the alarms for the bake time and returns those it found in ALARM.
+    """
     previous = live["FunctionVersion"]
+    weight = float(aws.config.canary_weight or 0.0)
     canary = update_alias(aws, previous, {version: weight}, live.get("RevisionId"))
     aws.changed(f"canary {version}@{weight}")
     try:
         smoke_test(invoke_new, example, model_version)
         _alias_answers(invoke_live)
+        _bake(aws, bake, weight)
     except Exception as error:
         update_alias(aws, previous, {}, None)
+        aws.changed(f"alias {LIVE_ALIAS} back -> {previous}")
         msg = f"canary of version {version} failed, {LIVE_ALIAS} is back on {previous}: {error}"
         raise DeployError(msg) from error
     update_alias(aws, version, {}, canary.get("RevisionId"))
+
+
+def _bake(aws: AwsClients, bake: Callable[[], list[str]], weight: float) -> None:
+    """Serve the canary for the bake time; fail naming the alarms that went into ALARM."""
+    alarms = bake()
+    if alarms:
+        bake_time = f"{aws.config.canary_bake_seconds:g} s bake at {weight:.0%} of the traffic"
+        msg = f"{', '.join(alarms)} went into ALARM during the {bake_time}"
+        raise DeployError(msg)
 
 
 def _alias_answers(invoke_live: Invoke) -> None:

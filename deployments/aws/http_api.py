@@ -1,4 +1,10 @@
-"""The HTTP API in front of the `live` alias: created once, so its id and URL never change."""
+"""The HTTP API in front of the `live` alias: created once, so its id and URL never change.
+
+Every route requires the configured authorization (`iam`: SigV4-signed requests from
+principals allowed `execute-api:Invoke`; `jwt`: a token from the configured issuer for the
+configured audience; `none` only when chosen). The `$default` stage throttles every route, and
+CORS answers browsers from the configured origins.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,10 @@ from deployments.lambda_handler.contract import LIVE_ALIAS
 
 ROUTE_KEYS = ("POST /predict", "GET /schema", "GET /health")
 DEFAULT_STAGE = "$default"
+AUTHORIZATION_TYPES = {"iam": "AWS_IAM", "jwt": "JWT", "none": "NONE"}
+# What a browser may send: JSON, a bearer token, or the headers of a SigV4 signature.
+CORS_HEADERS = ["authorization", "content-type", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
+CORS_MAX_AGE_SECONDS = 600
 
 
 def find_api(aws: AwsClients) -> dict[str, Any] | None:
@@ -44,11 +54,72 @@ def ensure_api(aws: AwsClients) -> tuple[str, str]:
     if alias is None:
         msg = f"{aws.config.function_name} has no {LIVE_ALIAS} alias to put behind the API"
         raise DeployError(msg)
+    _ensure_cors(aws, api)
     integration_id = _ensure_integration(aws, api_id, str(alias["AliasArn"]))
-    _ensure_routes(aws, api_id, f"integrations/{integration_id}")
+    routes = {item["RouteKey"]: item for item in all_items(aws.apigw, "get_routes", ApiId=api_id)}
+    authorization = _route_authorization(aws, api_id, routes)
+    _ensure_routes(aws, api_id, routes, {"Target": f"integrations/{integration_id}", **authorization})
     _ensure_stage(aws, api_id)
     _ensure_permission(aws, api_id)
     return api_id, str(api["ApiEndpoint"])
+
+
+def cors_configuration(aws: AwsClients) -> dict[str, Any] | None:
+    """The API's CORS settings for the configured origins, or None without any."""
+    origins = list(aws.config.cors_origins)
+    if not origins:
+        return None
+    return {
+        "AllowOrigins": origins,
+        "AllowMethods": ["GET", "POST", "OPTIONS"],
+        "AllowHeaders": CORS_HEADERS,
+        "ExposeHeaders": ["x-request-id"],
+        "MaxAge": CORS_MAX_AGE_SECONDS,
+    }
+
+
+def _ensure_cors(aws: AwsClients, api: dict[str, Any]) -> None:
+    wanted = cors_configuration(aws)
+    current = api.get("CorsConfiguration") or None
+    if wanted == current:
+        return
+    if wanted is None:
+        aws.apigw.delete_cors_configuration(ApiId=api["ApiId"])
+    else:
+        aws.apigw.update_api(ApiId=api["ApiId"], CorsConfiguration=wanted)
+    aws.changed("api cors")
+
+
+def jwt_authorizer(aws: AwsClients) -> dict[str, Any]:
+    """The JWT authorizer's settings: the identity provider's issuer and audience."""
+    config = aws.config
+    return {
+        "Name": f"{config.api_name}-jwt",
+        "AuthorizerType": "JWT",
+        "IdentitySource": ["$request.header.Authorization"],
+        "JwtConfiguration": {"Issuer": config.jwt_issuer, "Audience": list(config.jwt_audience)},
+    }
+
+
+def _route_authorization(aws: AwsClients, api_id: str, routes: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The routes' authorization settings; the JWT authorizer is created once and kept current.
+
+    The authorizer is found through the routes that use it (created in the same deploy step).
+    """
+    mode = aws.config.api_auth
+    if mode != "jwt":
+        return {"AuthorizationType": AUTHORIZATION_TYPES[mode]}
+    wanted = jwt_authorizer(aws)
+    for authorizer_id in {route.get("AuthorizerId") for route in routes.values()} - {None}:
+        current = aws.apigw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
+        if current.get("Name") == wanted["Name"]:
+            if any(current.get(key) != value for key, value in wanted.items()):
+                aws.apigw.update_authorizer(ApiId=api_id, AuthorizerId=authorizer_id, **wanted)
+                aws.changed(f"authorizer {authorizer_id}")
+            return {"AuthorizationType": "JWT", "AuthorizerId": str(authorizer_id)}
+    created = aws.apigw.create_authorizer(ApiId=api_id, **wanted)
+    aws.changed(f"authorizer {created['AuthorizerId']}")
+    return {"AuthorizationType": "JWT", "AuthorizerId": str(created["AuthorizerId"])}
 
 
 def _ensure_integration(aws: AwsClients, api_id: str, alias_arn: str) -> str:
@@ -70,26 +141,45 @@ def _ensure_integration(aws: AwsClients, api_id: str, alias_arn: str) -> str:
     return str(created["IntegrationId"])
 
 
-def _ensure_routes(aws: AwsClients, api_id: str, target: str) -> None:
-    routes = {item["RouteKey"]: item for item in all_items(aws.apigw, "get_routes", ApiId=api_id)}
+def _ensure_routes(
+    aws: AwsClients, api_id: str, routes: dict[str, dict[str, Any]], settings: dict[str, str]
+) -> None:
+    """Each route with its target and authorization."""
     for route_key in ROUTE_KEYS:
         route = routes.get(route_key)
         if route is None:
-            aws.apigw.create_route(ApiId=api_id, RouteKey=route_key, Target=target)
+            aws.apigw.create_route(ApiId=api_id, RouteKey=route_key, **settings)
             aws.changed(f"route {route_key}")
-        elif route.get("Target") != target:
-            aws.apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], Target=target)
+            continue
+        if any(route.get(key) != value for key, value in settings.items()):
+            aws.apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], **settings)
             aws.changed(f"route {route_key}")
+
+
+def route_settings(aws: AwsClients) -> dict[str, Any]:
+    """The stage's throttling, applied to every route."""
+    return {
+        "ThrottlingRateLimit": float(aws.config.throttle_rate),
+        "ThrottlingBurstLimit": int(aws.config.throttle_burst),
+    }
 
 
 def _ensure_stage(aws: AwsClients, api_id: str) -> None:
     stages = {item["StageName"]: item for item in all_items(aws.apigw, "get_stages", ApiId=api_id)}
     stage = stages.get(DEFAULT_STAGE)
+    wanted = route_settings(aws)
     if stage is None:
-        aws.apigw.create_stage(ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True)
+        aws.apigw.create_stage(
+            ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, DefaultRouteSettings=wanted
+        )
         aws.changed(f"stage {DEFAULT_STAGE}")
-    elif not stage.get("AutoDeploy"):
-        aws.apigw.update_stage(ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True)
+        return
+    current = stage.get("DefaultRouteSettings") or {}
+    throttling_differs = any(current.get(key) != value for key, value in wanted.items())
+    if throttling_differs or not stage.get("AutoDeploy"):
+        aws.apigw.update_stage(
+            ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, DefaultRouteSettings=wanted
+        )
         aws.changed(f"stage {DEFAULT_STAGE}")
 
 

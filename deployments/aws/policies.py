@@ -2,7 +2,8 @@
 
 Templates name actions and resources explicitly; `${Name}` placeholders are filled here. A
 statement whose placeholder has no value (None) is left out: that is how optional grants
-(Firehose only with a stream) work.
+(Firehose only with a stream, KMS only with a key, X-Ray only with tracing, EC2 only in a VPC)
+work. A placeholder that is a whole string may stand for a list of resources.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ DEPLOYER_POLICY = IAM_DIR / "deployer-policy.json"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
 
 
-def _substitute(value: Any, values: Mapping[str, str]) -> Any:
+PolicyValue = str | list[str] | None
+
+
+def _substitute(value: Any, values: Mapping[str, str | list[str]]) -> Any:
     if isinstance(value, str):
-        return _PLACEHOLDER.sub(lambda match: values[match.group(1)], value)
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole and isinstance(values[whole.group(1)], list):
+            return values[whole.group(1)]
+        return _PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), value)
     if isinstance(value, list):
         return [_substitute(item, values) for item in value]
     if isinstance(value, dict):
@@ -34,7 +41,7 @@ def _substitute(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
-def render_policy(template: Path, values: Mapping[str, str | None]) -> dict[str, Any]:
+def render_policy(template: Path, values: Mapping[str, PolicyValue]) -> dict[str, Any]:
     """Fill `${Name}` placeholders; statements naming a placeholder whose value is None are dropped.
 
     A placeholder with no value at all is an error, so a policy never reaches IAM half-rendered.
@@ -111,8 +118,28 @@ def execution_policy(
             # the function's artifacts (model bundle inside): reads only, nothing else in the bucket
             "BundlePrefix": config.key("lambda", config.function_name) + "/",
             "FirehoseStream": environment.get("FIREHOSE_STREAM") or None,
+            "KmsKeyArn": config.kms_key_arn,
+            "TracingResource": "*" if config.tracing == "Active" else None,
+            **_vpc_values(config, partition, account_id),
         },
     )
+
+
+def _vpc_values(config: AwsConfig, partition: str, account_id: str) -> dict[str, PolicyValue]:
+    """The network-interface grants of a function in a VPC (all None outside one)."""
+    if not config.subnet_ids:
+        return {"VpcResources": None, "NetworkInterfaces": None, "VpcDescribeResource": None}
+    ec2 = f"arn:{partition}:ec2:{config.region}:{account_id}"
+    network_interfaces = f"{ec2}:network-interface/*"
+    return {
+        "VpcResources": [
+            *(f"{ec2}:subnet/{subnet}" for subnet in config.subnet_ids),
+            *(f"{ec2}:security-group/{group}" for group in config.security_group_ids),
+            network_interfaces,
+        ],
+        "NetworkInterfaces": network_interfaces,
+        "VpcDescribeResource": "*",
+    }
 
 
 def deployer_policy(config: AwsConfig, partition: str, account_id: str) -> dict[str, Any]:
@@ -128,6 +155,8 @@ def deployer_policy(config: AwsConfig, partition: str, account_id: str) -> dict[
             "FunctionName": config.function_name,
             "RoleName": config.role_name,
             "LayerName": config.layer_name,
+            "KmsKeyArn": config.kms_key_arn,
+            "VpcDescribeResource": "*" if config.subnet_ids else None,
         },
     )
 

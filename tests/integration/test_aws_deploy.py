@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ class Clients:
     logs: Any
     lambda_: Any
     apigw: Any
+    cloudwatch: Any
+    kms: Any
+    ec2: Any
     account_id: str
 
 
@@ -97,6 +100,9 @@ def clients(moto_endpoint: str) -> Clients:
         logs=session.client("logs"),
         lambda_=session.client("lambda"),
         apigw=session.client("apigatewayv2"),
+        cloudwatch=session.client("cloudwatch"),
+        kms=session.client("kms"),
+        ec2=session.client("ec2"),
         account_id=session.client("sts").get_caller_identity()["Account"],
     )
 
@@ -165,8 +171,13 @@ def _deploy(
     artifact: Artifact,
     artifacts: Artifacts,
     model_version: str,
+    *,
+    sleep: Callable[[float], None] | None = None,
 ) -> DeploymentResult:
-    deployer = AwsDeployer(config, boto3.Session(region_name=REGION), invoker)
+    options = {} if sleep is None else {"sleep": sleep}
+    deployer = AwsDeployer(
+        config, boto3.Session(region_name=REGION), invoker, model_name=MODEL_NAME, **options
+    )
     return deployer.deploy(
         artifact,
         artifacts.example,
@@ -207,6 +218,11 @@ def first(
 
 def _alias(clients: Clients, config: AwsConfig) -> dict[str, Any]:
     return clients.lambda_.get_alias(FunctionName=config.function_name, Name=ALIAS)
+
+
+def _alarms(clients: Clients, config: AwsConfig) -> dict[str, str]:
+    alarms = clients.cloudwatch.describe_alarms(AlarmNamePrefix=f"{config.function_name}-")["MetricAlarms"]
+    return {alarm["AlarmName"]: alarm["StateValue"] for alarm in alarms}
 
 
 def _weights(alias: dict[str, Any]) -> dict[str, float]:
@@ -302,8 +318,32 @@ def test_first_deploy_creates_everything(first: Deployed, clients: Clients) -> N
     assert {route["RouteKey"]: route["Target"] for route in routes} == dict.fromkeys(
         ROUTES, f"integrations/{integrations[0]['IntegrationId']}"
     )
+    assert {route["AuthorizationType"] for route in routes} == {"AWS_IAM"}  # SigV4 unless told otherwise
     stages = clients.apigw.get_stages(ApiId=result.api_id)["Items"]
     assert [(stage["StageName"], stage["AutoDeploy"]) for stage in stages] == [("$default", True)]
+    throttling = {"ThrottlingRateLimit": 100.0, "ThrottlingBurstLimit": 200}
+    assert stages[0]["DefaultRouteSettings"] == throttling
+    assert not clients.apigw.get_api(ApiId=result.api_id).get("CorsConfiguration")
+    assert _alarms(clients, config) == {
+        f"{config.function_name}-server-error-rate": "OK",
+        f"{config.function_name}-latency-p99": "OK",
+        f"{config.function_name}-function-errors": "OK",
+        f"{config.function_name}-throttles": "OK",
+    }
+    [latency] = clients.cloudwatch.describe_alarms(AlarmNames=[f"{config.function_name}-latency-p99"])[
+        "MetricAlarms"
+    ]
+    assert (latency["Namespace"], latency["MetricName"], latency["ExtendedStatistic"]) == (
+        "LoopML/Serving",
+        "Latency",
+        "p99",
+    )
+    assert latency["Dimensions"] == [{"Name": "ModelName", "Value": MODEL_NAME}]
+    assert latency["Threshold"] == 1000.0
+    assert (function["TracingConfig"]["Mode"], function.get("KMSKeyArn") or "") == ("PassThrough", "")
+    assert "ReservedConcurrentExecutions" not in clients.lambda_.get_function_concurrency(
+        FunctionName=config.function_name
+    )
 
     policy = json.loads(
         clients.lambda_.get_policy(FunctionName=config.function_name, Qualifier=ALIAS)["Policy"]
@@ -376,6 +416,41 @@ def test_execution_policy_grants_no_wildcards(first: Deployed, clients: Clients)
     assert [(s["Action"], s["Sid"]) for s in star] == [
         ("lambda:ListLayerVersions", "ListLayerVersionsSupportsNoResourceLevelPermissionsSoAwsRequiresStar")
     ]
+
+
+def test_optional_grants_name_their_resources(clients: Clients) -> None:
+    """KMS, X-Ray and VPC grants appear only with their setting; `*` only where AWS allows nothing else."""
+    account = clients.account_id
+    key = f"arn:aws:kms:{REGION}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    config = _config(
+        "options", kms_key_arn=key, tracing="Active", subnet_ids=("subnet-1",), security_group_ids=("sg-1",)
+    )
+    execution = execution_policy(config, "aws", account, _environment(config))
+    deployer = deployer_policy(config, "aws", account)
+    for policy in (execution, deployer):
+        for statement in policy["Statement"]:
+            resources = (
+                [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+            )
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            assert all("*" not in action for action in actions)
+            if "*" in resources:
+                assert statement["Sid"].endswith("AwsRequiresStar"), statement
+            if any(action.startswith("kms:") for action in actions):
+                assert resources == [key]
+    ec2 = f"arn:aws:ec2:{REGION}:{account}"
+    granted = {action: s["Resource"] for s in execution["Statement"] for action in s["Action"]}
+    assert granted["ec2:CreateNetworkInterface"] == [
+        f"{ec2}:subnet/subnet-1",
+        f"{ec2}:security-group/sg-1",
+        f"{ec2}:network-interface/*",
+    ]
+    assert granted["ec2:DeleteNetworkInterface"] == f"{ec2}:network-interface/*"
+    assert (granted["kms:GenerateDataKey"], granted["xray:PutTelemetryRecords"]) == (key, "*")
+    plain = execution_policy(_config("options"), "aws", account, _environment(config))
+    plain_actions = {action for s in plain["Statement"] for action in s["Action"]}
+    assert not {action for action in plain_actions if action.split(":")[0] in {"kms", "xray", "ec2"}}
+    assert "kms:CreateGrant" not in json.dumps(deployer_policy(_config("options"), "aws", account))
 
 
 def test_new_champion_reuses_api_and_layer_and_rerun_changes_nothing(
@@ -501,9 +576,14 @@ def test_live_code_runs_locally_and_logs_predictions_to_s3(
 def test_canary_deploy_sets_weights_then_moves_fully(
     artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
 ) -> None:
-    config = _config("canary", canary_weight=0.25)
+    config = _config("canary", canary_weight=0.25, canary_bake_seconds=30, bake_poll_seconds=10)
     runner = make_runner(config)
     seen: list[tuple[str, str, dict[str, float]]] = []
+    baked: list[tuple[float, dict[str, float]]] = []
+
+    def clock(seconds: float) -> None:
+        """The bake's waits, with where the alias pointed at each (no real time passes)."""
+        baked.append((seconds, _weights(_alias(clients, config))))
 
     def observing_invoker(version: str, event: dict[str, Any]) -> dict[str, Any]:
         """The real runner, noting where the alias pointed at each call."""
@@ -514,19 +594,59 @@ def test_canary_deploy_sets_weights_then_moves_fully(
             seen.append((version, "", {}))
         return runner(version, event)
 
-    _deploy(config, observing_invoker, artifacts.v1, artifacts, "1")
+    _deploy(config, observing_invoker, artifacts.v1, artifacts, "1", sleep=clock)
     assert {invoked for invoked, *_ in seen} == {"1"}  # first deploy: no canary, nothing to share with
+    assert not baked
     seen.clear()
 
-    result = _deploy(config, observing_invoker, artifacts.v2, artifacts, "2")
+    result = _deploy(config, observing_invoker, artifacts.v2, artifacts, "2", sleep=clock)
 
     assert (result.function_version, result.previous_version) == ("2", "1")
     assert ("2", "1", {}) in seen  # the plain smoke test before any traffic moved
     assert ("2", "1", {"2": 0.25}) in seen  # the second smoke test during the canary
     assert (ALIAS, "1", {"2": 0.25}) in seen  # the alias itself answered during the canary
     assert "canary 2@0.25" in result.changes
+    assert baked == [(10, {"2": 0.25})] * 3  # a 30 s bake, alarms checked every 10 s, all OK
     alias = _alias(clients, config)
     assert (alias["FunctionVersion"], _weights(alias)) == ("2", {})
+
+
+def test_an_alarm_during_the_bake_puts_live_back_and_fails_the_deploy(
+    artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
+) -> None:
+    config = _config("bake", canary_weight=0.5, canary_bake_seconds=60, bake_poll_seconds=20)
+    runner = make_runner(config)
+    error_rate = f"{config.function_name}-server-error-rate"
+    baked: list[dict[str, float]] = []
+
+    def clock_with_failing_canary(seconds: float) -> None:
+        """The first wait of the bake: the canary's 5xx share crosses the threshold."""
+        del seconds
+        baked.append(_weights(_alias(clients, config)))
+        if len(baked) == 1:
+            clients.cloudwatch.set_alarm_state(
+                AlarmName=error_rate, StateValue="ALARM", StateReason="server errors above 5% of requests"
+            )
+
+    _deploy(config, runner, artifacts.v1, artifacts, "1")
+    with pytest.raises(DeployError) as failure:
+        _deploy(config, runner, artifacts.v2, artifacts, "2", sleep=clock_with_failing_canary)
+
+    message = str(failure.value)
+    assert "canary of version 2 failed, live is back on 1" in message
+    assert f"{error_rate} went into ALARM during the 60 s bake at 50% of the traffic" in message
+    assert baked == [{"2": 0.5}]  # the alarm was seen at the next check; the bake stopped there
+    alias = _alias(clients, config)
+    assert (alias["FunctionVersion"], _weights(alias)) == ("1", {})
+    assert _health(runner, ALIAS)["model_version"] == "1"
+
+    # Once the alarm clears, the same deploy bakes cleanly and moves live.
+    clients.cloudwatch.set_alarm_state(AlarmName=error_rate, StateValue="OK", StateReason="recovered")
+    waits: list[float] = []
+    result = _deploy(config, runner, artifacts.v2, artifacts, "2", sleep=waits.append)
+    assert (result.function_version, result.previous_version) == ("2", "1")
+    assert waits == [20, 20, 20]
+    assert _alias(clients, config)["FunctionVersion"] == "2"
 
 
 def test_firehose_sink_delivers_the_same_records(
@@ -565,3 +685,96 @@ def test_firehose_sink_delivers_the_same_records(
     assert [(r["request_id"], r["row"]) for r in records] == [("firehose-1", 0), ("firehose-1", 1)]
     assert records[1]["unknown_categories"] == ["neighborhood"]
     assert payload.endswith(b"\n")
+
+
+def test_jwt_cors_tracing_kms_vpc_and_concurrency_are_applied_once(
+    artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
+) -> None:
+    key_arn = clients.kms.create_key(Description="loopml test key")["KeyMetadata"]["Arn"]
+    vpc = clients.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = clients.ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    group = clients.ec2.create_security_group(VpcId=vpc, GroupName="loopml-fn", Description="function")[
+        "GroupId"
+    ]
+    issuer = "https://login.example.com/"
+    config = _config(
+        "hardened",
+        api_auth="jwt",
+        jwt_issuer=issuer,
+        jwt_audience=("loopml-clients",),
+        throttle_rate=25.0,
+        throttle_burst=50,
+        cors_origins=("https://app.example.com",),
+        tracing="Active",
+        kms_key_arn=key_arn,
+        subnet_ids=(subnet,),
+        security_group_ids=(group,),
+        reserved_concurrency=20,
+        alarm_p99_latency_ms=250.0,
+    )
+    runner = make_runner(config)
+    result = _deploy(config, runner, artifacts.v1, artifacts, "1")
+
+    routes = clients.apigw.get_routes(ApiId=result.api_id)["Items"]
+    assert {route["AuthorizationType"] for route in routes} == {"JWT"}
+    [authorizer_id] = {route["AuthorizerId"] for route in routes}
+    authorizer = clients.apigw.get_authorizer(ApiId=result.api_id, AuthorizerId=authorizer_id)
+    assert (authorizer["AuthorizerType"], authorizer["IdentitySource"]) == (
+        "JWT",
+        ["$request.header.Authorization"],
+    )
+    assert authorizer["JwtConfiguration"] == {"Issuer": issuer, "Audience": ["loopml-clients"]}
+    cors = clients.apigw.get_api(ApiId=result.api_id)["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://app.example.com"]
+    assert {"authorization", "content-type"} <= set(cors["AllowHeaders"])
+    [stage] = clients.apigw.get_stages(ApiId=result.api_id)["Items"]
+    assert stage["DefaultRouteSettings"] == {"ThrottlingRateLimit": 25.0, "ThrottlingBurstLimit": 50}
+
+    function = clients.lambda_.get_function_configuration(FunctionName=config.function_name, Qualifier="1")
+    assert (function["TracingConfig"]["Mode"], function["KMSKeyArn"]) == ("Active", key_arn)
+    assert (function["VpcConfig"]["SubnetIds"], function["VpcConfig"]["SecurityGroupIds"]) == (
+        [subnet],
+        [group],
+    )
+    concurrency = clients.lambda_.get_function_concurrency(FunctionName=config.function_name)
+    assert concurrency["ReservedConcurrentExecutions"] == 20
+    rule = clients.s3.get_bucket_encryption(Bucket=config.bucket)["ServerSideEncryptionConfiguration"][
+        "Rules"
+    ][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": key_arn,
+    }
+    [latency] = clients.cloudwatch.describe_alarms(AlarmNames=[f"{config.function_name}-latency-p99"])[
+        "MetricAlarms"
+    ]
+    assert latency["Threshold"] == 250.0
+
+    role_policy = clients.iam.get_role_policy(
+        RoleName=config.role_name, PolicyName=f"{config.function_name}-execution"
+    )["PolicyDocument"]
+    granted = {
+        action: statement["Resource"]
+        for statement in role_policy["Statement"]
+        for action in statement["Action"]
+    }
+    assert granted["kms:Decrypt"] == key_arn
+    assert granted["xray:PutTraceSegments"] == "*"
+    ec2 = f"arn:aws:ec2:{REGION}:{clients.account_id}"
+    assert granted["ec2:CreateNetworkInterface"] == [
+        f"{ec2}:subnet/{subnet}",
+        f"{ec2}:security-group/{group}",
+        f"{ec2}:network-interface/*",
+    ]
+
+    again = _deploy(config, runner, artifacts.v1, artifacts, "1")
+    assert not again.changed, again.changes
+    assert len(clients.apigw.get_routes(ApiId=result.api_id)["Items"]) == len(ROUTES)
+
+    # Opening the API is a choice that has to be made; the next deploy applies it.
+    opened = replace(config, api_auth="none", cors_origins=())
+    changed = _deploy(opened, runner, artifacts.v1, artifacts, "1")
+    routes = clients.apigw.get_routes(ApiId=result.api_id)["Items"]
+    assert {route["AuthorizationType"] for route in routes} == {"NONE"}
+    assert not clients.apigw.get_api(ApiId=result.api_id).get("CorsConfiguration")
+    assert "api cors" in changed.changes
