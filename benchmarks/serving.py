@@ -1,177 +1,169 @@
-"""Serving latency: the ONNX handler against the scikit-learn pipeline, cold start, artifact sizes.
+"""Serving over HTTP: the project's local endpoint against `mlflow models serve` of the same champion.
 
-Run: `.venv/bin/python -m benchmarks.serving [--data PATH] [--rows 2000]`
+Run: `.venv/bin/python -m benchmarks.serving [--requests 2000]`
+
+Trains an Ames champion (gradient boosting, no tuning) in a temporary `MLOPS_HOME`, deploys it
+to the local target, then starts both servers on 127.0.0.1: `python -m deployments.serve`
+(the Lambda function behind an API Gateway-like HTTP front, ONNX) and
+`mlflow models serve -m models:/<model>@champion --env-manager local` (the scikit-learn
+pipeline, the way MLflow users serve a registered model). Each client holds one kept-alive
+connection and sends single-row requests, the same rows to both servers; with 1 and with 8
+concurrent clients it prints p50 / p99 latency and requests per second, and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import math
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
-import numpy as np
-import pandas as pd
-
-from deployments.artifact import (
-    LAMBDA_PLATFORM,
-    LAMBDA_PYTHON_VERSION,
-    LAYER_PACKAGES,
-    build_function_zip,
-    build_layer,
-    pinned_requirements,
-)
-from deployments.local_runner import LocalFunction, http_event, unpack_artifact
-from deployments.local_target import local_layers
-from tasks.bundle import BundleMetadata, MonitoringBaseline, build_schema, sha256_hex, write_bundle
-from tasks.candidate_selection import fit_candidate, select_deployable
-from tasks.data import prepare_data, read_table
-from tasks.dataset import AMES_SPEC
-from tasks.importance import FeatureImportance, normalised_shares
+from benchmarks.replay import AMES_CSV, wait_for
 from tasks.settings import PROJECT_ROOT
-from tests.support.handler import load_handler
+from tests.support.processes import free_port
+
+CLIENTS = (1, 8)
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    """p50 and p99 in milliseconds."""
-    values = np.array(samples) * 1000
-    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
-
-
-def timed(call: Callable[[], object], repeat: int) -> list[float]:
-    """Wall time of each call after a warm-up."""
-    for _ in range(50):
-        call()
-    samples = []
-    for _ in range(repeat):
+def _client(port: int, path: str, bodies: list[bytes], latencies: list[float], failures: list[int]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"content-type": "application/json"}
+    for body in bodies:
         started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return samples
+        connection.request("POST", path, body, headers)
+        response = connection.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status != 200:
+            failures.append(response.status)
+    connection.close()
 
 
-def _valid(app: ModuleType, instance: dict) -> bool:
-    try:
-        app.validate_instances([instance], app.MODEL.rules)
-    except app.RequestError:
-        return False
-    return True
+def load(port: int, path: str, bodies: list[bytes], clients: int) -> dict[str, float]:
+    """Send `bodies` split over `clients` kept-alive connections; latency percentiles and throughput."""
+    latencies: list[float] = []
+    failures: list[int] = []
+    shares = [bodies[index::clients] for index in range(clients)]
+    threads = [
+        threading.Thread(target=_client, args=(port, path, share, latencies, failures)) for share in shares
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        msg = f"{len(failures)} requests to {path} failed (status {failures[0]})"
+        raise RuntimeError(msg)
+    ordered = sorted(latencies)
+    return {
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)],
+        "rps": len(ordered) / elapsed,
+    }
+
+
+def request_bodies(rows: int) -> tuple[list[bytes], list[bytes]]:
+    """The same Ames rows as project instances (missing fields left out) and as MLflow records."""
+    from tasks.data import prepare_data, read_table
+    from tasks.dataset import AMES_SPEC
+
+    data = prepare_data(read_table(str(AMES_CSV)), AMES_SPEC, "ames", 50)
+    frame = data.frame[data.features].head(rows)
+    ours, theirs = [], []
+    for record in frame.to_dict("records"):
+        present = {
+            name: value
+            for name, value in record.items()
+            if not (isinstance(value, float) and math.isnan(value)) and value != ""
+        }
+        ours.append(json.dumps(present).encode())
+        full = {name: (None if isinstance(v, float) and math.isnan(v) else v) for name, v in record.items()}
+        theirs.append(json.dumps({"dataframe_records": [full]}).encode())
+    return ours, theirs
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(PROJECT_ROOT.parent / "shared/data/AmesHousing.csv"))
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--family", default="gradient_boosting")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per server and client count")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-
-    data = prepare_data(read_table(args.data, AMES_SPEC.missing_values), AMES_SPEC, args.data, 50)
-    from tasks.split import split_data
-
-    split = split_data(data, None, 0.2, 42)
-    candidate = fit_candidate(args.family, data, split, 42)
-    deployable = select_deployable([candidate], data, split.holdout, 1e-4)
-    metadata = BundleMetadata(
-        model_name="ames-bench",
-        model_version="1",
-        run_id="bench",
-        family=args.family,
-        task="regression",
-        data_digest="-",
-        data_snapshot=args.data,
-        metrics=deployable.onnx_metrics,
-        onnx_sha256=sha256_hex(deployable.onnx_model),
-        onnx_max_rel_error=deployable.parity.max_rel_error,
+    home = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    os.environ.update(
+        MLOPS_HOME=str(home),
+        MLOPS_DATA_SOURCE=str(AMES_CSV),
+        MLOPS_MODEL_NAME="ames-http",
+        MLOPS_TUNING_TRIALS="0",
+        MLOPS_CANDIDATE_FAMILIES="gradient_boosting",
+        PREFECT_LOGGING_LEVEL="WARNING",
     )
-    bundle = write_bundle(
-        work / "bundle",
-        deployable.onnx_model,
-        build_schema(data, split.train),
-        metadata,
-        MonitoringBaseline(
-            reference=split.train.head(10),
-            holdout=split.holdout.head(10),
-            importance=FeatureImportance(
-                metric="rmse",
-                repeats=0,
-                rows=0,
-                seconds=0.0,
-                shares=normalised_shares(data.features, np.zeros(len(data.features))),
-            ),
+    from flows.training import train_model
+    from tasks.settings import load_settings
+
+    summary = train_model()
+    settings = load_settings()
+    ours_body, mlflow_body = request_bodies(args.requests)
+    ours_port, mlflow_port = free_port(), free_port()
+    bin_folder = str(Path(sys.executable).parent)  # mlflow starts `uvicorn` from the PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri}
+    env["PATH"] = f"{bin_folder}{os.pathsep}{env.get('PATH', '')}"
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "deployments.serve", "--port", str(ours_port), "--model", "ames-http"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(home / "serve.log").open("w"),
         ),
-    )
-    instances = [
-        {k: (None if (isinstance(v, float) and np.isnan(v)) or v == "" else v) for k, v in row.items()}
-        for row in split.holdout[data.features].to_dict("records")
+        subprocess.Popen(
+            [
+                str(Path(bin_folder) / "mlflow"),
+                *("models", "serve", "-m", "models:/ames-http@champion", "--env-manager", "local"),
+                *("--host", "127.0.0.1", "--port", str(mlflow_port)),
+            ],
+            cwd=home,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(home / "mlflow-serve.log").open("w"),
+        ),
     ]
-    app = load_handler(bundle, work / "logs")
-    instances = [instance for instance in instances if _valid(app, instance)]
-    bodies = [json.dumps(instance) for instance in instances]
-    index = iter(range(10**9))
-    handler_samples = timed(
-        lambda: app.handler(http_event("POST", "/predict", bodies[next(index) % len(bodies)])), args.requests
-    )
-    predict_only = timed(
-        lambda: app.MODEL.predict(
-            app.validate_instances([instances[next(index) % len(instances)]], app.MODEL.rules)
-        ),
-        args.requests,
-    )
-    pipeline = candidate.pipeline
-    features = data.features
-
-    def sklearn_request() -> None:
-        instance = instances[next(index) % len(instances)]
-        frame = pd.DataFrame([instance], columns=features)
-        frame[data.numeric] = frame[data.numeric].astype("float64")
-        frame[data.categorical] = frame[data.categorical].fillna("").astype(object)
-        pipeline.predict(frame)
-
-    sklearn_samples = timed(sklearn_request, args.requests)
-    artifact = build_function_zip(bundle, work / "function.zip")
-    code = unpack_artifact(artifact.path, work / "code")
-    layers = local_layers(PROJECT_ROOT / ".mlops" / "cache" / "layers")
-    cold = []
-    for _ in range(5):
-        function = LocalFunction(code, layers, {"STORAGE_URL": (work / "logs").as_uri()})
-        cold.append(function.cold_start_seconds)
-        function.close()
-    lambda_layer = build_layer(
-        PROJECT_ROOT / ".mlops" / "cache" / "layers",
-        pinned_requirements(LAYER_PACKAGES),
-        platform=LAMBDA_PLATFORM,
-        python_version=LAMBDA_PYTHON_VERSION,
-        zipped=True,
-    )
-
-    handler_p50, handler_p99 = percentiles(handler_samples)
-    predict_p50, predict_p99 = percentiles(predict_only)
-    sklearn_p50, sklearn_p99 = percentiles(sklearn_samples)
-    print(f"model: {args.family} on Ames, {args.requests} single-row requests each")
-    print(
-        f"handler (JSON + validation + ONNX + log write): p50 {handler_p50:.3f} ms  p99 {handler_p99:.3f} ms"
-    )
-    print(
-        f"validation + ONNX only:                         p50 {predict_p50:.3f} ms  p99 {predict_p99:.3f} ms"
-    )
-    print(
-        f"sklearn pipeline (DataFrame + predict):         p50 {sklearn_p50:.3f} ms  p99 {sklearn_p99:.3f} ms"
-    )
-    print(f"speed-up, sklearn p50 / handler p50:            {sklearn_p50 / handler_p50:.1f}x")
-    print(f"speed-up, sklearn p50 / validation+ONNX p50:    {sklearn_p50 / predict_p50:.1f}x")
-    print(
-        f"cold start in a fresh process (import + load):  median {statistics.median(cold):.3f} s, max {max(cold):.3f} s"
-    )
-    print(f"function zip:                                   {artifact.size / 1024:.1f} KiB")
-    print(
-        f"Lambda layer ({LAMBDA_PLATFORM}, py{LAMBDA_PYTHON_VERSION}):  {lambda_layer.zip.size / 2**20:.1f} MiB zipped, "
-        f"{lambda_layer.unpacked_bytes / 2**20:.1f} MiB unpacked"
-    )
+    try:
+        wait_for(f"http://127.0.0.1:{ours_port}/health", servers[0], 180)
+        wait_for(f"http://127.0.0.1:{mlflow_port}/ping", servers[1], 180)
+        print(
+            f"\nAmes champion v{summary.model_version} ({summary.family}), {args.requests} single-row requests"
+        )
+        print(f"{'server':34} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+        for clients in CLIENTS:
+            load(ours_port, "/predict", ours_body[:100], clients)  # warm up both
+            load(mlflow_port, "/invocations", mlflow_body[:100], clients)
+            ours = load(ours_port, "/predict", ours_body, clients)
+            theirs = load(mlflow_port, "/invocations", mlflow_body, clients)
+            for name, figures in (
+                ("deployments.serve (ONNX function)", ours),
+                ("mlflow models serve", theirs),
+            ):
+                print(
+                    f"{name:34} {clients:7d} {figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f} "
+                    f"{figures['rps']:8.0f}"
+                )
+            print(
+                f"{'ratio (mlflow / ours)':34} {clients:7d} {theirs['p50_ms'] / ours['p50_ms']:7.1f}x "
+                f"{theirs['p99_ms'] / ours['p99_ms']:7.1f}x {ours['rps'] / theirs['rps']:7.1f}x"
+            )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=20)
+    print(f"\nstate: {home}")
 
 
 if __name__ == "__main__":

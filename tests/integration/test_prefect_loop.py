@@ -7,7 +7,8 @@ the weekly retrain is deployed paused and, activated, schedules runs with reason
 then leaves everything to the server: shifted traffic is served over HTTP and labelled, a
 short interval schedule runs the monitor, the monitor's drift event starts `train` through
 the automation, the new champion is deployed and the running endpoint moves to it, and the
-next scheduled monitor compares against that champion without a second retrain.
+next scheduled monitor compares against that champion without a second retrain. The drift
+notification automation, set up with its documented command, posts the drift to a webhook.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +190,55 @@ def _start(module: str, server: PrefectServer, log: Path, *args: str) -> subproc
         )
 
 
+class Webhook:
+    """An HTTP receiver on 127.0.0.1 that keeps the JSON bodies posted to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Receive(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                del args
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receive)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _set_up_drift_notification(server: PrefectServer, webhook_url: str) -> str:
+    """Save a webhook notification block, then run the README's command; return its output."""
+    save_block = (
+        "import sys\n"
+        "from prefect.blocks.notifications import CustomWebhookNotificationBlock\n"
+        "CustomWebhookNotificationBlock(name='drift', url=sys.argv[1],\n"
+        "    json_data={'subject': '{{subject}}', 'text': '{{body}}'}).save('drift-hook')\n"
+    )
+    subprocess.run([sys.executable, "-c", save_block, webhook_url], env=server.env, check=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-m", "tasks.notifications", "--block", "custom-webhook/drift-hook"],
+        env=server.env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return completed.stdout
+
+
 def test_unattended_loop_retrains_once_and_moves_live(
     server: PrefectServer, tmp_path: Path, tracking_uri: str
 ) -> None:
@@ -197,8 +249,13 @@ def test_unattended_loop_retrains_once_and_moves_live(
     url = f"http://127.0.0.1:{port}"
     endpoint = _start("deployments.serve", server, tmp_path / "serve.log", "--port", str(port))
     reports = _start("monitoring.report_server", server, tmp_path / "reports.log")
+    webhook = Webhook()
     traffic = None
     try:
+        assert "created automation 'loopml drift notification'" in _set_up_drift_notification(
+            server, webhook.url
+        )
+        assert "updated automation" in _set_up_drift_notification(server, webhook.url)  # idempotent
         with server.worker("loopml-local", PROJECT_ROOT, tmp_path / "worker.log"):
             first = _run_deployment(server, "train/default")
             assert first["state_type"] == "COMPLETED", first["state"]
@@ -272,11 +329,18 @@ def test_unattended_loop_retrains_once_and_moves_live(
         with urllib.request.urlopen(address.group(1), timeout=10) as response:  # the report server
             assert response.status == 200
             assert b"<html" in response.read(2000).lower()
+        wait_until(lambda: bool(webhook.received), 60, "the drift notification to reach the webhook")
     finally:  # whatever failed, every process this test started is stopped
         if traffic is not None:
             traffic.stop()
         stop(endpoint)
         stop(reports)
+        webhook.close()
+
+    [notification] = webhook.received  # one drift event, one notification
+    assert notification["subject"] == f"Drift in {MODEL} (champion v1)"
+    assert "Why: " in notification["text"]
+    assert re.search(r"Drift report: http://127\.0\.0\.1:\d+/\S+\.html", notification["text"])
 
     [event] = server.events(DRIFT_EVENT)
     assert len(drift_runs()) == 1  # no second retrain within the cooldown
