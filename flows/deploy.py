@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from prefect import flow
 
 from deployments.result import DeploymentResult
@@ -25,5 +27,16 @@ def deploy_model(model_name: str | None = None, model_version: str | None = None
     return deploy_artifact(settings, name, artifact, bundle, version)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.deploy [--model NAME] [--version N]`: deploy the champion or a version."""
+    parser = argparse.ArgumentParser(
+        description="Deploy the champion (or a registered version) to MLOPS_TARGET."
+    )
+    parser.add_argument("--model", help="registered model name (default: MLOPS_MODEL_NAME)")
+    parser.add_argument("--version", help="registered model version (default: the champion)")
+    args = parser.parse_args(argv)
+    run_command(lambda: deploy_model(model_name=args.model, model_version=args.version or None))
+
+
 if __name__ == "__main__":
-    run_command(deploy_model)
+    main()

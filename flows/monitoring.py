@@ -114,6 +114,7 @@ def monitor_model(
             "window_start": window.start.isoformat(),
             "window_end": window.end.isoformat(),
             "report_url": report_url,
+            "report_link": report_link(settings, report_url),  # what a browser opens
             "reasons": verdict.reasons,
             "production_hours": settings.production_lookback_hours,
         }

@@ -28,7 +28,7 @@ The monitor found drift in {{ event.payload.model_name }}, \
 served by champion v{{ event.payload.champion_version }}.
 Why: {{ event.payload.reasons | join("; ") }}
 Window: {{ event.payload.window_start }} to {{ event.payload.window_end }}
-Drift report: {{ event.payload.report_url }}
+Drift report: {{ event.payload.report_link }}
 One retraining run has been started; it deploys only if the new model beats the champion.
 """
 

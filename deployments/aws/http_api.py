@@ -81,13 +81,24 @@ def cors_configuration(aws: AwsClients) -> dict[str, Any] | None:
 def _ensure_cors(aws: AwsClients, api: dict[str, Any]) -> None:
     wanted = cors_configuration(aws)
     current = api.get("CorsConfiguration") or None
-    if wanted == current:
+    if _same_cors(wanted, current):
         return
     if wanted is None:
         aws.apigw.delete_cors_configuration(ApiId=api["ApiId"])
     else:
         aws.apigw.update_api(ApiId=api["ApiId"], CorsConfiguration=wanted)
     aws.changed("api cors")
+
+
+def _same_cors(wanted: dict[str, Any] | None, current: dict[str, Any] | None) -> bool:
+    """Whether the API already has these CORS settings (lists in any order, defaults AWS adds ignored)."""
+    if wanted is None or current is None:
+        return wanted is current
+
+    def normal(value: Any) -> Any:
+        return sorted(str(item).lower() for item in value) if isinstance(value, list) else value
+
+    return all(normal(current.get(key)) == normal(value) for key, value in wanted.items())
 
 
 def jwt_authorizer(aws: AwsClients) -> dict[str, Any]:

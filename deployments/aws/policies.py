@@ -22,6 +22,7 @@ IAM_DIR = Path(__file__).resolve().parent.parent / "iam"
 EXECUTION_POLICY = IAM_DIR / "lambda-execution-policy.json"
 TRUST_POLICY = IAM_DIR / "lambda-trust-policy.json"
 DEPLOYER_POLICY = IAM_DIR / "deployer-policy.json"
+GITHUB_TRUST_POLICY = IAM_DIR / "github-oidc-trust-policy.json"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
 
 
@@ -157,6 +158,19 @@ def deployer_policy(config: AwsConfig, partition: str, account_id: str) -> dict[
             "LayerName": config.layer_name,
             "KmsKeyArn": config.kms_key_arn,
             "VpcDescribeResource": "*" if config.subnet_ids else None,
+        },
+    )
+
+
+def github_trust_policy(partition: str, account_id: str, repository: str, environment: str) -> dict[str, Any]:
+    """Trust of the CD role: only GitHub Actions jobs of one repository's environment assume it."""
+    return render_policy(
+        GITHUB_TRUST_POLICY,
+        {
+            "Partition": partition,
+            "AccountId": account_id,
+            "Repository": repository,
+            "Environment": environment,
         },
     )
 

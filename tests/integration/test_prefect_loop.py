@@ -224,7 +224,7 @@ def _set_up_drift_notification(server: PrefectServer, webhook_url: str) -> str:
         "import sys\n"
         "from prefect.blocks.notifications import CustomWebhookNotificationBlock\n"
         "CustomWebhookNotificationBlock(name='drift', url=sys.argv[1],\n"
-        "    json_data={'subject': '{{subject}}', 'text': '{{body}}'}).save('drift-hook')\n"
+        "    json_data={'subject': '{{subject}}', 'text': '{{body}}'}).save('drift-hook', overwrite=True)\n"
     )
     subprocess.run([sys.executable, "-c", save_block, webhook_url], env=server.env, check=True, timeout=120)
     completed = subprocess.run(
@@ -340,7 +340,8 @@ def test_unattended_loop_retrains_once_and_moves_live(
     [notification] = webhook.received  # one drift event, one notification
     assert notification["subject"] == f"Drift in {MODEL} (champion v1)"
     assert "Why: " in notification["text"]
-    assert re.search(r"Drift report: http://127\.0\.0\.1:\d+/\S+\.html", notification["text"])
+    reports_url = re.escape(server.env["MLOPS_REPORTS_URL"])
+    assert re.search(rf"Drift report: {reports_url}/\S+\.html\n", notification["text"]), notification["text"]
 
     [event] = server.events(DRIFT_EVENT)
     assert len(drift_runs()) == 1  # no second retrain within the cooldown

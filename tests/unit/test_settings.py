@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,62 @@ def test_aws_resources_are_named_from_settings(mlops_env: Path, monkeypatch: pyt
         "ames-price-serving-execution",
         0.1,
     )
+
+
+def test_production_settings_reach_the_aws_config(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.targets import aws_config
+
+    for variable, value in {
+        "MLOPS_TARGET": "aws",
+        "MLOPS_STORAGE_URL": "s3://acme-ml/prod",
+        "MLOPS_AWS_REGION": "eu-west-1",
+        "MLOPS_API_AUTH": "jwt",
+        "MLOPS_API_JWT_ISSUER": "https://login.example.com/",
+        "MLOPS_API_JWT_AUDIENCE": "web, mobile",
+        "MLOPS_API_CORS_ORIGINS": "https://app.example.com",
+        "MLOPS_LAMBDA_SUBNET_IDS": "subnet-1,subnet-2",
+        "MLOPS_LAMBDA_SECURITY_GROUP_IDS": "sg-1",
+        "MLOPS_LAMBDA_TRACING": "Active",
+        "MLOPS_CANARY_BAKE_SECONDS": "120",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    config = aws_config(load_settings(), "ames-price")
+    assert (config.api_auth, config.jwt_issuer, config.jwt_audience) == (
+        "jwt",
+        "https://login.example.com/",
+        ("web", "mobile"),
+    )
+    assert (config.cors_origins, config.subnet_ids, config.security_group_ids) == (
+        ("https://app.example.com",),
+        ("subnet-1", "subnet-2"),
+        ("sg-1",),
+    )
+    assert (config.tracing, config.canary_bake_seconds, config.throttle_rate) == ("Active", 120.0, 100.0)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"MLOPS_API_AUTH": "jwt"},
+            "MLOPS_API_AUTH=jwt needs MLOPS_API_JWT_ISSUER and MLOPS_API_JWT_AUDIENCE",
+        ),
+        ({"MLOPS_API_AUTH": "basic"}, "MLOPS_API_AUTH='basic'"),
+        (
+            {"MLOPS_LAMBDA_SUBNET_IDS": "subnet-1"},
+            "MLOPS_LAMBDA_SUBNET_IDS and MLOPS_LAMBDA_SECURITY_GROUP_IDS",
+        ),
+        ({"MLOPS_LAMBDA_TRACING": "on"}, "MLOPS_LAMBDA_TRACING='on'"),
+        ({"MLOPS_API_THROTTLE_RATE": "0"}, "MLOPS_API_THROTTLE_RATE='0'"),
+    ],
+)
+def test_bad_production_settings_are_named(
+    mlops_env: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: str
+) -> None:
+    for variable, value in variables.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        load_settings()
 
 
 def test_run_parameters_override_settings_and_are_validated(mlops_env: Path) -> None:
