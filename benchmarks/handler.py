@@ -6,6 +6,7 @@ Run: `.venv/bin/python -m benchmarks.handler [--data PATH] [--rows 2000]`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -113,9 +114,12 @@ def main() -> None:
     instances = [instance for instance in instances if _valid(app, instance)]
     bodies = [json.dumps(instance) for instance in instances]
     index = iter(range(10**9))
-    handler_samples = timed(
-        lambda: app.handler(http_event("POST", "/predict", bodies[next(index) % len(bodies)])), args.requests
-    )
+    # the function's log lines (one per request) go to a file, as the local runner's do
+    with (work / "function.log").open("w") as log, contextlib.redirect_stderr(log):
+        handler_samples = timed(
+            lambda: app.handler(http_event("POST", "/predict", bodies[next(index) % len(bodies)])),
+            args.requests,
+        )
     predict_only = timed(
         lambda: app.MODEL.predict(
             app.validate_instances([instances[next(index) % len(instances)]], app.MODEL.rules)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 import onnxruntime
 import pandas as pd
+from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 import tasks.onnx_converters  # noqa: F401 - registers the LightGBM and log-target converters
+from deployments.lambda_handler.contract import CATEGORICAL_INPUT, NUMERIC_INPUT, input_columns_key
 from tasks.dataset import TaskType
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -35,7 +39,7 @@ class Parity:
 
 
 def convert_pipeline(pipeline: Pipeline, numeric: list[str], categorical: list[str]) -> bytes:
-    """The pipeline as a serialized ONNX model with one `[N, 1]` input per feature column."""
+    """The pipeline as a serialized ONNX model taking one numeric and one categorical matrix."""
     numeric_set = set(numeric)
     columns = pipeline.feature_names_in_
     inputs = [
@@ -51,7 +55,42 @@ def convert_pipeline(pipeline: Pipeline, numeric: list[str], categorical: list[s
     except Exception as error:  # skl2onnx raises many types for unsupported models
         msg = f"ONNX conversion failed: {type(error).__name__}: {error}"
         raise OnnxExportError(msg) from error
-    return model.SerializeToString()
+    return pack_inputs(model, numeric, categorical).SerializeToString()
+
+
+def pack_inputs(model: onnx.ModelProto, numeric: list[str], categorical: list[str]) -> onnx.ModelProto:
+    """Replace the per-column inputs by a numeric and a categorical matrix, split inside the graph.
+
+    Two feeds instead of one per feature cut the per-input work of every call (numpy arrays,
+    onnxruntime's input checks and copies). The column order is kept in the model's metadata.
+    """
+    graph = model.graph
+    internal = {name: f"column:{name}" for name in (*numeric, *categorical)}
+    for node in graph.node:
+        node.input[:] = [internal.get(name, name) for name in node.input]
+    packed, splits = [], []
+    for input_name, names, element in (
+        (NUMERIC_INPUT, numeric, TensorProto.FLOAT),
+        (CATEGORICAL_INPUT, categorical, TensorProto.STRING),
+    ):
+        if not names:
+            continue
+        packed.append(helper.make_tensor_value_info(input_name, element, [None, len(names)]))
+        sizes = f"{input_name}:sizes"
+        graph.initializer.append(numpy_helper.from_array(np.ones(len(names), dtype=np.int64), sizes))
+        outputs = [internal[name] for name in names]
+        splits.append(
+            helper.make_node("Split", [input_name, sizes], outputs, name=f"{input_name}:split", axis=1)
+        )
+        model.metadata_props.add(key=input_columns_key(input_name), value=json.dumps(names))
+    kept = [value for value in graph.input if value.name not in internal]
+    graph.ClearField("input")
+    graph.input.extend([*packed, *kept])
+    nodes = [*splits, *graph.node]
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model
 
 
 def check_size(model: bytes, limit: int = MAX_COMPRESSED_MODEL_BYTES) -> int:
@@ -64,9 +103,12 @@ def check_size(model: bytes, limit: int = MAX_COMPRESSED_MODEL_BYTES) -> int:
 
 
 def onnx_inputs(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, np.ndarray]:
-    """Feed arrays for an ONNX session from a prepared frame."""
-    feeds = {name: frame[[name]].to_numpy(dtype=np.float32) for name in numeric}
-    feeds.update({name: frame[[name]].to_numpy(dtype=object).astype(str) for name in categorical})
+    """Feed matrices for an ONNX session from a prepared frame."""
+    feeds = {}
+    if numeric:
+        feeds[NUMERIC_INPUT] = frame[numeric].to_numpy(dtype=np.float32)
+    if categorical:
+        feeds[CATEGORICAL_INPUT] = frame[categorical].to_numpy(dtype=object).astype(str)
     return feeds
 
 

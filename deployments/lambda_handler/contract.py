@@ -22,6 +22,16 @@ REFERENCE_FILE = "reference.parquet"  # training rows with the model's predictio
 HOLDOUT_FILE = "holdout.parquet"  # holdout rows with out-of-sample predictions: the quality baseline
 IMPORTANCE_FILE = "importance.json"  # each input's permutation importance on the holdout, summing to 1
 SERVING_FILES = (MODEL_FILE, SCHEMA_FILE, METADATA_FILE)  # what goes into the function zip
+# The ONNX graph's inputs: float32 [N, numeric features] and string [N, categorical features],
+# columns in the schema's order (graphs exported before this take one [N, 1] input per feature).
+NUMERIC_INPUT = "numeric"
+CATEGORICAL_INPUT = "categorical"
+
+
+def input_columns_key(input_name: str) -> str:
+    """The ONNX metadata key whose value lists a packed input's columns (a JSON array)."""
+    return f"{input_name}_columns"
+
 
 # --- aliases and names --------------------------------------------------------------------
 CHAMPION_ALIAS = "champion"  # MLflow registry alias of the model that should serve

@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
-from .contract import METADATA_FILE, MODEL_FILE, SCHEMA_FILE, ServingSchema
+from .contract import (
+    CATEGORICAL_INPUT,
+    METADATA_FILE,
+    MODEL_FILE,
+    NUMERIC_INPUT,
+    SCHEMA_FILE,
+    ServingSchema,
+    input_columns_key,
+)
 from .validation import FeatureRule, ValidatedBatch, rules_from_schema
 
 
@@ -41,10 +49,32 @@ class Model:
         self.session = onnxruntime.InferenceSession(
             str(model_dir / MODEL_FILE), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        self.packed = self._check_packed_columns()
+
+    def _check_packed_columns(self) -> bool:
+        """Whether the graph takes the two packed matrices; their columns must be the schema's."""
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        expected = {NUMERIC_INPUT: self.spec.numeric, CATEGORICAL_INPUT: self.spec.categorical}
+        listed = {name: metadata.get(input_columns_key(name)) for name in expected}
+        if all(columns is None for columns in listed.values()):
+            return False  # a graph exported with one input per feature
+        for name, columns in listed.items():
+            if json.loads(columns or "[]") != expected[name]:
+                msg = f"{MODEL_FILE} and {SCHEMA_FILE} disagree on the {name} columns; rebuild the bundle"
+                raise ValueError(msg)
+        return True
+
+    def _feeds(self, batch: ValidatedBatch) -> dict[str, np.ndarray]:
+        if self.packed:
+            return batch.feeds
+        feeds = {}
+        for name, columns in ((NUMERIC_INPUT, self.spec.numeric), (CATEGORICAL_INPUT, self.spec.categorical)):
+            feeds.update({column: batch.feeds[name][:, [index]] for index, column in enumerate(columns)})
+        return feeds
 
     def predict(self, batch: ValidatedBatch) -> Predictions:
         """Regression values, or class labels with per-class probabilities."""
-        outputs = self.session.run(None, batch.feeds)
+        outputs = self.session.run(None, self._feeds(batch))
         if self.task == "regression":
             return Predictions([float(value) for value in np.asarray(outputs[0]).ravel()], None)
         labels = [self.classes[int(label)] for label in np.asarray(outputs[0]).ravel()]

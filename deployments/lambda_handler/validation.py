@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .contract import MISSING_CATEGORY, ServingSchema
+from .contract import CATEGORICAL_INPUT, MISSING_CATEGORY, NUMERIC_INPUT, ServingSchema
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -49,7 +49,7 @@ class FeatureRule:
 class ValidatedBatch:
     """Model feeds plus the cleaned instances, categories training never saw, and fields left out."""
 
-    feeds: dict[str, np.ndarray]
+    feeds: dict[str, np.ndarray]  # the numeric and the categorical matrix, columns in schema order
     instances: list[dict[str, Any]]
     unknown_categories: list[list[str]] = field(default_factory=list)
     missing_fields: list[list[str]] = field(default_factory=list)
@@ -125,6 +125,55 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
+@dataclass
+class _Row:
+    """One checked instance: its values by name, model inputs by kind, and what it lacked."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    numbers: list[float] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    unseen: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+
+
+def _check_instance(
+    instance: Any, index: int, rules: list[FeatureRule], known: set[str], *, reject_missing: bool
+) -> _Row:
+    if not isinstance(instance, dict):
+        msg = f"instance {index} must be a JSON object, got {_json_type(instance)}"
+        raise RequestError(msg, index=index)
+    extra = sorted(set(instance) - known)
+    if extra:
+        msg = f"instance {index}: unknown field {extra[0]!r}"
+        raise RequestError(msg, field=str(extra[0]), index=index)
+    row = _Row()
+    required = None
+    for rule in rules:
+        value = instance.get(rule.name)
+        if value is None:
+            # reported after the type checks: a wrong value is the more useful message
+            row.left_out.append(rule.name)
+            if reject_missing and not rule.nullable:
+                required = required or rule.name
+            if rule.is_number:
+                row.numbers.append(math.nan)
+            else:
+                row.categories.append(MISSING_CATEGORY)
+        elif rule.is_number:
+            value = _number(rule, value, index)
+            row.numbers.append(value)
+        else:
+            value = _category(rule, value, index)
+            if value not in rule.categories:
+                row.unseen.append(rule.name)
+            row.categories.append(value)
+        row.values[rule.name] = value
+    if required is not None:
+        msg = f"instance {index}: field {required!r} is required (MISSING_FIELDS=reject)"
+        raise RequestError(msg, field=required, index=index)
+    return row
+
+
 def validate_instances(
     instances: list[Any], rules: list[FeatureRule], *, reject_missing: bool = False
 ) -> ValidatedBatch:
@@ -134,48 +183,18 @@ def validate_instances(
     `missing_fields`; with `reject_missing`, fields training never saw missing are required.
     """
     known = {rule.name for rule in rules}
-    columns: dict[str, list[Any]] = {rule.name: [] for rule in rules}
-    cleaned: list[dict[str, Any]] = []
-    unknown_categories: list[list[str]] = []
-    missing_fields: list[list[str]] = []
-    for index, instance in enumerate(instances):
-        if not isinstance(instance, dict):
-            msg = f"instance {index} must be a JSON object, got {_json_type(instance)}"
-            raise RequestError(msg, index=index)
-        extra = sorted(set(instance) - known)
-        if extra:
-            msg = f"instance {index}: unknown field {extra[0]!r}"
-            raise RequestError(msg, field=str(extra[0]), index=index)
-        row: dict[str, Any] = {}
-        unseen: list[str] = []
-        left_out: list[str] = []
-        required = None
-        for rule in rules:
-            value = instance.get(rule.name)
-            if value is None:
-                # reported after the type checks: a wrong value is the more useful message
-                left_out.append(rule.name)
-                if reject_missing and not rule.nullable:
-                    required = required or rule.name
-                columns[rule.name].append(math.nan if rule.is_number else MISSING_CATEGORY)
-                row[rule.name] = None
-                continue
-            if rule.is_number:
-                value = _number(rule, value, index)
-            else:
-                value = _category(rule, value, index)
-                if value not in rule.categories:
-                    unseen.append(rule.name)
-            columns[rule.name].append(value)
-            row[rule.name] = value
-        if required is not None:
-            msg = f"instance {index}: field {required!r} is required (MISSING_FIELDS=reject)"
-            raise RequestError(msg, field=required, index=index)
-        cleaned.append(row)
-        unknown_categories.append(unseen)
-        missing_fields.append(left_out)
-    feeds = {
-        rule.name: np.array(columns[rule.name], dtype=np.float32 if rule.is_number else object).reshape(-1, 1)
-        for rule in rules
-    }
-    return ValidatedBatch(feeds, cleaned, unknown_categories, missing_fields)
+    rows = [
+        _check_instance(instance, index, rules, known, reject_missing=reject_missing)
+        for index, instance in enumerate(instances)
+    ]
+    feeds = {}
+    if any(rule.is_number for rule in rules):
+        feeds[NUMERIC_INPUT] = np.array([row.numbers for row in rows], dtype=np.float32)
+    if not all(rule.is_number for rule in rules):
+        feeds[CATEGORICAL_INPUT] = np.array([row.categories for row in rows], dtype=object)
+    return ValidatedBatch(
+        feeds,
+        [row.values for row in rows],
+        [row.unseen for row in rows],
+        [row.left_out for row in rows],
+    )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -41,6 +43,23 @@ def server(mlops_env: Path) -> tuple[str, subprocess.Popen]:
     stop(process)
 
 
+def _post_expecting_continue(url: str, body: bytes) -> tuple[bytes, bytes]:
+    """POST with `Expect: 100-continue`: the interim answer, then the response to the body."""
+    address = urlparse(url)
+    head = (
+        f"POST /predict HTTP/1.1\r\nhost: {address.netloc}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(head.encode())
+        interim = connection.recv(4096)  # times out (fails) if the server holds it back
+        connection.sendall(body)
+        final = b""
+        while chunk := connection.recv(65536):
+            final += chunk
+    return interim, final
+
+
 def test_train_deploy_serve_and_redeploy_under_traffic(
     mlops_env: Path, ames_csv: Path, server: tuple[str, subprocess.Popen], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,6 +80,11 @@ def test_train_deploy_serve_and_redeploy_under_traffic(
     assert status == 400
     assert error["field"] == "gr_liv_area"
     assert "'gr_liv_area' must be a number" in error["error"]
+
+    # A client that asks before sending its body (curl does for larger bodies) hears at once.
+    interim, final = _post_expecting_continue(url, json.dumps(example).encode())
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+    assert final.startswith(b"HTTP/1.1 200 ")
 
     storage = mlops_env / "home" / "storage" / "predictions" / MODEL
     [logged] = list(storage.rglob(f"{answer['request_id']}.jsonl"))

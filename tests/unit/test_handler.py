@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -299,3 +300,63 @@ def test_missing_fields_can_be_refused(ames_bundle: Path, example: dict, tmp_pat
     assert _post(strict, optional)[0] == 200
     with pytest.raises(RuntimeError, match="MISSING_FIELDS must be one of impute, reject, got 'drop'"):
         load_handler(ames_bundle, tmp_path, MISSING_FIELDS="drop")
+
+
+def _per_feature_graph(packed: Path, target: Path) -> None:
+    """The same graph with one `[N, 1]` input per feature, as bundles were exported before packing."""
+    import onnx
+
+    model = onnx.load(packed)
+    graph = model.graph
+    splits = [
+        node for node in graph.node if node.op_type == "Split" and node.input[0] in {"numeric", "categorical"}
+    ]
+    originals = {value.name: value for value in graph.input}
+    per_feature = []
+    for split in splits:
+        element = originals[split.input[0]].type.tensor_type.elem_type
+        for output in split.output:
+            name = output.removeprefix("column:")
+            per_feature.append(onnx.helper.make_tensor_value_info(name, element, [None, 1]))
+    renamed = {output: output.removeprefix("column:") for split in splits for output in split.output}
+    kept = [node for node in graph.node if node not in splits]
+    for node in kept:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+    graph.ClearField("node")
+    graph.node.extend(kept)
+    graph.ClearField("input")
+    graph.input.extend(per_feature)
+    model.ClearField("metadata_props")
+    onnx.checker.check_model(model)
+    onnx.save(model, target)
+
+
+def test_a_bundle_exported_with_one_input_per_feature_still_serves(
+    ames_bundle: Path, app: ModuleType, example: dict, tmp_path: Path
+) -> None:
+    """Redeploying an older champion (per-feature graph) with this handler predicts the same."""
+    legacy = tmp_path / "bundle"
+    shutil.copytree(ames_bundle, legacy)
+    _per_feature_graph(ames_bundle / "model.onnx", legacy / "model.onnx")
+    old = load_handler(legacy, tmp_path / "logs")
+    assert app.MODEL.packed
+    assert not old.MODEL.packed
+    instances = [example, {**example, "gr_liv_area": None, "bsmt_qual": None}]
+    code, body = _post(old, {"instances": instances})
+    assert code == 200
+    assert body["predictions"] == _post(app, {"instances": instances})[1]["predictions"]
+
+
+def test_a_graph_and_schema_that_disagree_on_column_order_fail_the_cold_start(
+    ames_bundle: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(ames_bundle, bundle)
+    schema = json.loads((bundle / "schema.json").read_text())
+    numeric = [index for index, feature in enumerate(schema["features"]) if feature["type"] == "number"]
+    first, second = numeric[:2]
+    features = schema["features"]
+    features[first], features[second] = features[second], features[first]
+    (bundle / "schema.json").write_text(json.dumps(schema))
+    with pytest.raises(ValueError, match=r"model\.onnx and schema\.json disagree on the numeric columns"):
+        load_handler(bundle, tmp_path / "logs")
