@@ -102,14 +102,26 @@ def check_size(model: bytes, limit: int = MAX_COMPRESSED_MODEL_BYTES) -> int:
     return size
 
 
-def onnx_inputs(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, np.ndarray]:
-    """Feed matrices for an ONNX session from a prepared frame."""
+def onnx_inputs(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], *, packed: bool = True
+) -> dict[str, np.ndarray]:
+    """Feeds for an ONNX session from a prepared frame: the two matrices, or one column each."""
+    if not packed:  # a graph exported with one [N, 1] input per feature
+        feeds = {name: frame[[name]].to_numpy(dtype=np.float32) for name in numeric}
+        feeds.update({name: frame[[name]].to_numpy(dtype=object).astype(str) for name in categorical})
+        return feeds
     feeds = {}
     if numeric:
         feeds[NUMERIC_INPUT] = frame[numeric].to_numpy(dtype=np.float32)
     if categorical:
         feeds[CATEGORICAL_INPUT] = frame[categorical].to_numpy(dtype=object).astype(str)
     return feeds
+
+
+def takes_packed_inputs(session: onnxruntime.InferenceSession) -> bool:
+    """Whether a graph takes the numeric and categorical matrices (its metadata lists their columns)."""
+    metadata = session.get_modelmeta().custom_metadata_map
+    return any(input_columns_key(name) in metadata for name in (NUMERIC_INPUT, CATEGORICAL_INPUT))
 
 
 def create_session(model: bytes) -> onnxruntime.InferenceSession:
@@ -125,7 +137,8 @@ def onnx_scores(
     task: TaskType,
 ) -> np.ndarray:
     """Predictions (regression) or positive-class probabilities (classification)."""
-    outputs = session.run(None, onnx_inputs(frame, numeric, categorical))
+    feeds = onnx_inputs(frame, numeric, categorical, packed=takes_packed_inputs(session))
+    outputs = session.run(None, feeds)
     if task == "regression":
         return np.asarray(outputs[0], dtype="float64").ravel()
     return np.asarray(outputs[1], dtype="float64")[:, 1]

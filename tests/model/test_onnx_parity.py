@@ -9,6 +9,8 @@ import numpy as np
 import onnx
 import pytest
 import skops.io
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -16,7 +18,15 @@ from tasks.candidate_selection import FittedCandidate, fit_candidate, select_dep
 from tasks.candidates import FAMILIES, LOG_TARGET
 from tasks.data import prepare_data, read_table
 from tasks.dataset import AMES_SPEC, DatasetSpec
-from tasks.onnx_export import OnnxExportError, check_parity, convert_pipeline, create_session, onnx_scores
+from tasks.onnx_export import (
+    TARGET_OPSET,
+    OnnxExportError,
+    check_parity,
+    convert_pipeline,
+    create_session,
+    onnx_scores,
+    takes_packed_inputs,
+)
 from tasks.split import split_data
 from tasks.tracking import MODEL_REQUIREMENTS, model_requirements, skops_trusted_types
 from tasks.tuning import TuningResult
@@ -78,6 +88,34 @@ def test_categorical_inputs_and_unknown_categories(diabetes) -> None:
     onnx = onnx_scores(create_session(model), unseen, data.numeric, data.categorical, "regression")
     expected = candidate.pipeline.predict(unseen[data.features])
     check_parity(expected, onnx, TOLERANCE)
+
+
+def test_graphs_with_one_input_per_feature_still_score(diabetes) -> None:
+    """A champion exported before the inputs were packed is still scored by the retrain gate."""
+    data, split = diabetes
+    data = type(data)(
+        data.frame.assign(sex=data.frame["sex"].map(lambda v: "f" if v > 0 else "m")),
+        data.target,
+        data.task,
+        [n for n in data.numeric if n != "sex"],
+        ["sex"],
+    )
+    split = split_data(data, None, 0.2, 7)
+    candidate = fit_candidate("ridge", data, split, seed=0)
+    inputs = [
+        (name, StringTensorType([None, 1]) if name == "sex" else FloatTensorType([None, 1]))
+        for name in candidate.pipeline.feature_names_in_
+    ]
+    per_feature = to_onnx(candidate.pipeline, initial_types=inputs, target_opset=TARGET_OPSET)
+    packed = convert_pipeline(candidate.pipeline, data.numeric, data.categorical)
+    assert [value.name for value in per_feature.graph.input] == list(candidate.pipeline.feature_names_in_)
+    assert [value.name for value in onnx.load_from_string(packed).graph.input] == ["numeric", "categorical"]
+    old, new = (create_session(model) for model in (per_feature.SerializeToString(), packed))
+    assert not takes_packed_inputs(old)
+    assert takes_packed_inputs(new)
+    old_scores = onnx_scores(old, split.holdout, data.numeric, data.categorical, "regression")
+    new_scores = onnx_scores(new, split.holdout, data.numeric, data.categorical, "regression")
+    np.testing.assert_array_equal(old_scores, new_scores)
 
 
 def test_unconvertible_best_candidate_falls_back_to_the_next(diabetes) -> None:
