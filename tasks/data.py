@@ -52,7 +52,11 @@ def read_table(source: str, missing_values: list[str] | None = None) -> pd.DataF
     try:
         with fsspec.open(source, "rb", compression="infer") as handle:
             raw = handle.read()
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        cause = error.__cause__  # fsspec's HTTP filesystem reports a failed connection this way too
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            msg = f"cannot reach {source}: {cause}; without network access, set MLOPS_DATA_SOURCE to a copy"
+            raise ConnectionError(msg) from cause
         msg = f"cannot read {source}: no such file"
         raise DataValidationError(msg) from None
     if not raw.strip():

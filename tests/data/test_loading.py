@@ -16,7 +16,9 @@ import pytest
 from tasks.bundle import build_schema
 from tasks.data import DataValidationError, normalise_columns, prepare_data, read_table
 from tasks.dataset import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
+from tasks.errors import is_transient
 from tasks.split import split_data
+from tests.support.processes import free_port
 
 SPEC = DatasetSpec(name="toy", target="Price", drop=[], categorical=[], task="regression")
 
@@ -76,6 +78,18 @@ def test_http_source_is_read_through_fsspec(http_root: tuple[Path, str]) -> None
     _toy_frame().to_csv(folder / "toy.tsv", sep="\t", index=False)
     data = prepare_data(read_table(f"{url}/toy.tsv", None), SPEC, url, 50)
     assert len(data.frame) == 60
+
+
+def test_http_source_missing_or_unreachable_is_told_apart(http_root: tuple[Path, str]) -> None:
+    """A 404 is a permanent data error; a server that cannot be reached is transient and says so."""
+    _, url = http_root
+    with pytest.raises(DataValidationError, match=r"cannot read .*/nope\.csv: no such file"):
+        read_table(f"{url}/nope.csv")
+    closed = f"http://127.0.0.1:{free_port()}/ames.csv"
+    unreachable = r"cannot reach .*ames\.csv: .*set MLOPS_DATA_SOURCE"
+    with pytest.raises(ConnectionError, match=unreachable) as failure:
+        read_table(closed)
+    assert is_transient(failure.value)
 
 
 def test_ames_copy_reads_with_bom_and_na_as_category(ames_csv: Path) -> None:
