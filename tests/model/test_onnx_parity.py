@@ -46,6 +46,20 @@ def diabetes(diabetes_csv: Path):
 
 
 @pytest.fixture(scope="module")
+def diabetes_with_a_category(diabetes):
+    """Diabetes with `sex` as a category: the graph then takes a string input for it."""
+    data, _ = diabetes
+    data = type(data)(
+        data.frame.assign(sex=data.frame["sex"].map(lambda v: "f" if v > 0 else "m")),
+        data.target,
+        data.task,
+        [n for n in data.numeric if n != "sex"],
+        ["sex"],
+    )
+    return data, split_data(data, None, 0.2, 7)
+
+
+@pytest.fixture(scope="module")
 def breast_cancer(breast_cancer_csv: Path):
     return _prepared(breast_cancer_csv, "classification")
 
@@ -71,17 +85,8 @@ def test_classification_families_match_their_onnx_export(breast_cancer, family: 
     assert set(deployable.onnx_metrics) == {"roc_auc", "log_loss", "f1", "accuracy"}
 
 
-def test_categorical_inputs_and_unknown_categories(diabetes) -> None:
-    data, split = diabetes
-    # treat `sex` as a category: the graph then takes a string input for it
-    data = type(data)(
-        data.frame.assign(sex=data.frame["sex"].map(lambda v: "f" if v > 0 else "m")),
-        data.target,
-        data.task,
-        [n for n in data.numeric if n != "sex"],
-        ["sex"],
-    )
-    split = split_data(data, None, 0.2, 7)
+def test_categorical_inputs_and_unknown_categories(diabetes_with_a_category) -> None:
+    data, split = diabetes_with_a_category
     candidate = fit_candidate("gradient_boosting", data, split, seed=0)
     model = convert_pipeline(candidate.pipeline, data.numeric, data.categorical)
     unseen = split.holdout.assign(sex="unknown-level")
@@ -90,17 +95,9 @@ def test_categorical_inputs_and_unknown_categories(diabetes) -> None:
     check_parity(expected, onnx, TOLERANCE)
 
 
-def test_graphs_with_one_input_per_feature_still_score(diabetes) -> None:
+def test_graphs_with_one_input_per_feature_still_score(diabetes_with_a_category) -> None:
     """A champion exported before the inputs were packed is still scored by the retrain gate."""
-    data, split = diabetes
-    data = type(data)(
-        data.frame.assign(sex=data.frame["sex"].map(lambda v: "f" if v > 0 else "m")),
-        data.target,
-        data.task,
-        [n for n in data.numeric if n != "sex"],
-        ["sex"],
-    )
-    split = split_data(data, None, 0.2, 7)
+    data, split = diabetes_with_a_category
     candidate = fit_candidate("ridge", data, split, seed=0)
     inputs = [
         (name, StringTensorType([None, 1]) if name == "sex" else FloatTensorType([None, 1]))
