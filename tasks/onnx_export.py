@@ -17,7 +17,12 @@ from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 import tasks.onnx_converters  # noqa: F401 - registers the LightGBM and log-target converters
-from deployments.lambda_handler.contract import CATEGORICAL_INPUT, NUMERIC_INPUT, input_columns_key
+from deployments.lambda_handler.contract import (
+    CATEGORICAL_INPUT,
+    NUMERIC_INPUT,
+    input_columns_key,
+    packed_columns,
+)
 from tasks.dataset import TaskType
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -120,8 +125,7 @@ def onnx_inputs(
 
 def takes_packed_inputs(session: onnxruntime.InferenceSession) -> bool:
     """Whether a graph takes the numeric and categorical matrices (its metadata lists their columns)."""
-    metadata = session.get_modelmeta().custom_metadata_map
-    return any(input_columns_key(name) in metadata for name in (NUMERIC_INPUT, CATEGORICAL_INPUT))
+    return packed_columns(session.get_modelmeta().custom_metadata_map) is not None
 
 
 def create_session(model: bytes) -> onnxruntime.InferenceSession:

@@ -33,6 +33,14 @@ def input_columns_key(input_name: str) -> str:
     return f"{input_name}_columns"
 
 
+def packed_columns(metadata: dict[str, str]) -> dict[str, list[str]] | None:
+    """Each packed input's columns as a graph's metadata lists them; None for a per-feature graph."""
+    listed = {name: metadata.get(input_columns_key(name)) for name in (NUMERIC_INPUT, CATEGORICAL_INPUT)}
+    if all(columns is None for columns in listed.values()):
+        return None
+    return {name: json.loads(columns or "[]") for name, columns in listed.items()}
+
+
 # --- aliases and names --------------------------------------------------------------------
 CHAMPION_ALIAS = "champion"  # MLflow registry alias of the model that should serve
 LIVE_ALIAS = "live"  # function alias (Lambda or local) that does serve

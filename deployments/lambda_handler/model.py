@@ -17,7 +17,7 @@ from .contract import (
     NUMERIC_INPUT,
     SCHEMA_FILE,
     ServingSchema,
-    input_columns_key,
+    packed_columns,
 )
 from .validation import FeatureRule, ValidatedBatch, rules_from_schema
 
@@ -53,13 +53,12 @@ class Model:
 
     def _check_packed_columns(self) -> bool:
         """Whether the graph takes the two packed matrices; their columns must be the schema's."""
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        expected = {NUMERIC_INPUT: self.spec.numeric, CATEGORICAL_INPUT: self.spec.categorical}
-        listed = {name: metadata.get(input_columns_key(name)) for name in expected}
-        if all(columns is None for columns in listed.values()):
+        columns = packed_columns(self.session.get_modelmeta().custom_metadata_map)
+        if columns is None:
             return False  # a graph exported with one input per feature
-        for name, columns in listed.items():
-            if json.loads(columns or "[]") != expected[name]:
+        expected = {NUMERIC_INPUT: self.spec.numeric, CATEGORICAL_INPUT: self.spec.categorical}
+        for name, names in expected.items():
+            if columns[name] != names:
                 msg = f"{MODEL_FILE} and {SCHEMA_FILE} disagree on the {name} columns; rebuild the bundle"
                 raise ValueError(msg)
         return True
