@@ -101,6 +101,7 @@ def monitor_model(
     quality = assess_quality(settings, context, rows)
     figures, snapshot, report_url, quality_url = build_reports(settings, context, rows, window, quality)
     verdict = verdict_for(settings, figures, len(rows), quality)
+    link = report_link(settings, report_url)  # what a browser opens
     retrain = "not needed"
     if verdict.retrain:
         payload = {
@@ -114,7 +115,7 @@ def monitor_model(
             "window_start": window.start.isoformat(),
             "window_end": window.end.isoformat(),
             "report_url": report_url,
-            "report_link": report_link(settings, report_url),  # what a browser opens
+            "report_link": link,
             "reasons": verdict.reasons,
             "production_hours": settings.production_lookback_hours,
         }
@@ -151,7 +152,7 @@ def monitor_model(
         verdict=verdict,
         report_url=report_url,
         quality_report_url=quality_url,
-        report_link=report_link(settings, report_url),
+        report_link=link,
         quality_report_link=report_link(settings, quality_url),
         figures_url=None,
         retrain=retrain,

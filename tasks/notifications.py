@@ -19,7 +19,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from tasks.errors import UsageError, run_command
-from tasks.retrain_trigger import DRIFT_EVENT
+from tasks.retrain_trigger import DRIFT_EVENT, MODEL_RESOURCE_PREFIX
 
 AUTOMATION_NAME = "loopml drift notification"
 SUBJECT = "Drift in {{ event.payload.model_name }} (champion v{{ event.payload.champion_version }})"
@@ -61,7 +61,7 @@ def drift_notification(block_id: str, model_pattern: str = "*") -> Automation:
         description=f"Sends every {DRIFT_EVENT} event to a notification block.",
         enabled=True,
         trigger=EventTrigger(
-            match={"prefect.resource.id": f"loopml.model.{model_pattern}"},
+            match={"prefect.resource.id": f"{MODEL_RESOURCE_PREFIX}{model_pattern}"},
             expect={DRIFT_EVENT},
             posture=Posture.Reactive,
             threshold=1,

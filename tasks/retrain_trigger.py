@@ -12,6 +12,7 @@ from monitoring.retrain_guard import GuardDecision, check_guard, last_trigger, r
 from tasks.settings import Settings
 
 DRIFT_EVENT = "loopml.model.drift-detected"
+MODEL_RESOURCE_PREFIX = "loopml.model."  # the drift event's resource: this plus the model name
 
 
 def retrain_in_flight() -> int:
@@ -71,7 +72,10 @@ def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str | None:
 
     event = emit_event(
         event=DRIFT_EVENT,
-        resource={"prefect.resource.id": f"loopml.model.{model_name}", "prefect.resource.name": model_name},
+        resource={
+            "prefect.resource.id": f"{MODEL_RESOURCE_PREFIX}{model_name}",
+            "prefect.resource.name": model_name,
+        },
         payload=payload,
     )
     return None if event is None else str(event.id)

@@ -124,13 +124,18 @@ def _route_authorization(aws: AwsClients, api_id: str, routes: dict[str, dict[st
     for authorizer_id in {route.get("AuthorizerId") for route in routes.values()} - {None}:
         current = aws.apigw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
         if current.get("Name") == wanted["Name"]:
-            if any(current.get(key) != value for key, value in wanted.items()):
+            if _differs(current, wanted):
                 aws.apigw.update_authorizer(ApiId=api_id, AuthorizerId=authorizer_id, **wanted)
                 aws.changed(f"authorizer {authorizer_id}")
             return {"AuthorizationType": "JWT", "AuthorizerId": str(authorizer_id)}
     created = aws.apigw.create_authorizer(ApiId=api_id, **wanted)
     aws.changed(f"authorizer {created['AuthorizerId']}")
     return {"AuthorizationType": "JWT", "AuthorizerId": str(created["AuthorizerId"])}
+
+
+def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether any wanted setting has another value on the resource as AWS returns it."""
+    return any(current.get(key) != value for key, value in wanted.items())
 
 
 def _ensure_integration(aws: AwsClients, api_id: str, alias_arn: str) -> str:
@@ -162,7 +167,7 @@ def _ensure_routes(
             aws.apigw.create_route(ApiId=api_id, RouteKey=route_key, **settings)
             aws.changed(f"route {route_key}")
             continue
-        if any(route.get(key) != value for key, value in settings.items()):
+        if _differs(route, settings):
             aws.apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], **settings)
             aws.changed(f"route {route_key}")
 
@@ -185,9 +190,7 @@ def _ensure_stage(aws: AwsClients, api_id: str) -> None:
         )
         aws.changed(f"stage {DEFAULT_STAGE}")
         return
-    current = stage.get("DefaultRouteSettings") or {}
-    throttling_differs = any(current.get(key) != value for key, value in wanted.items())
-    if throttling_differs or not stage.get("AutoDeploy"):
+    if _differs(stage.get("DefaultRouteSettings") or {}, wanted) or not stage.get("AutoDeploy"):
         aws.apigw.update_stage(
             ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, DefaultRouteSettings=wanted
         )
