@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -50,14 +52,33 @@ class FunctionError(RuntimeError):
     """The function failed to start or raised instead of answering."""
 
 
+class FunctionStoppedError(FunctionError):
+    """The process was not running: the event was never delivered, so it can go to a new one."""
+
+
+class FunctionCrashedError(FunctionError):
+    """The process died while answering: the event may have been partly handled."""
+
+
 def unpack_artifact(artifact: Path, destination: Path) -> Path:
-    """Unzip a function artifact once into a folder and return it."""
+    """Unzip a function artifact once into a folder and return it.
+
+    The zip is opened before anything is created, and unpacked beside the destination first:
+    a missing artifact leaves no folder behind, and a reader never sees half a tree.
+    """
     marker = destination / ".unpacked"
-    if not marker.is_file():
-        destination.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(artifact) as archive:
-            archive.extractall(destination)
-        marker.write_text(artifact.name, encoding="utf-8")
+    if marker.is_file():
+        return destination
+    with zipfile.ZipFile(artifact) as archive:
+        staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+        archive.extractall(staging)
+    (staging / marker.name).write_text(artifact.name, encoding="utf-8")
+    if destination.exists() and not marker.is_file():
+        shutil.rmtree(destination)  # left half-written by an older, interrupted unpack
+    try:
+        staging.rename(destination)
+    except OSError:  # another process unpacked it first
+        shutil.rmtree(staging, ignore_errors=True)
     return destination
 
 
@@ -87,30 +108,55 @@ class LocalFunction:
             text=True,
             bufsize=1,
         )
-        ready = self._read()
+        ready = self._read() or {"error": f"process exited with {self._process.wait()}"}
         self.cold_start_seconds = time.perf_counter() - started
         if not ready.get("ready"):
             self.close()
             msg = f"function in {code_dir} failed to start: {ready.get('error', 'no answer')}"
             raise FunctionError(msg)
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> dict[str, Any] | None:
+        """The next protocol line, or None when the process has exited."""
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
-        if not line:
-            return {"ready": False, "ok": False, "error": f"process exited with {self._process.poll()}"}
-        return json.loads(line)
+        return json.loads(line) if line else None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is running."""
+        return self._process.poll() is None
+
+    @property
+    def pid(self) -> int:
+        """The process id of the function's process."""
+        return self._process.pid
 
     def invoke(self, event: Any) -> dict[str, Any]:
-        """Send one event and return the handler's answer."""
+        """Send one event and return the handler's answer.
+
+        `FunctionStoppedError` means the event never reached a running process;
+        `FunctionCrashedError` that the process died while it had the event.
+        """
         with self._lock:
             if self._process.poll() is not None:
-                msg = "function process is not running"
-                raise FunctionError(msg)
+                msg = f"function process is not running (exit code {self._process.returncode})"
+                raise FunctionStoppedError(msg)
             assert self._process.stdin is not None
-            self._process.stdin.write(json.dumps(event) + "\n")
-            self._process.stdin.flush()
-            reply = self._read()
+            try:
+                self._process.stdin.write(json.dumps(event) + "\n")
+                self._process.stdin.flush()
+            except (OSError, ValueError) as error:  # a broken pipe, or a stream closed by a swap
+                msg = f"function process is not running ({type(error).__name__})"
+                raise FunctionStoppedError(msg) from None
+            try:
+                reply = self._read()
+            except ValueError as error:  # not a protocol line: the process cannot be trusted
+                self._process.kill()
+                msg = f"function process answered garbage ({error})"
+                raise FunctionCrashedError(msg) from None
+            if reply is None:
+                msg = f"function process died while answering (exit code {self._process.wait()})"
+                raise FunctionCrashedError(msg)
         if not reply.get("ok"):
             raise FunctionError(reply.get("error", "no answer"))
         return reply["response"]

@@ -1,8 +1,10 @@
 """The local target: function versions and a `live` alias under MLOPS_HOME, run by the local runner.
 
 Layout, per model: `deployments/<model>/versions/<n>/function.zip` with `version.json`
-beside it, and `live.json` naming the version the alias points to. The alias file is
-replaced atomically, so a reader sees the old or the new version, never half of one.
+beside it, `live.json` naming the version the alias points to, and `servers/` listing the
+running local servers (`deployments.local_servers`). The alias file is replaced atomically,
+so a reader sees the old or the new version, never half of one; a move of `live` is reported
+only once every running server answers the new version.
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ from deployments.artifact import (
 )
 from deployments.lambda_handler.contract import LIVE_ALIAS
 from deployments.local_runner import FunctionError, LocalFunction, unpack_artifact
+from deployments.local_servers import ServerRegistry
 from deployments.result import DeploymentResult, FunctionVersion
 from deployments.smoke import SmokeTestError, smoke_test, smoke_test_version
-from tasks.errors import UsageError
+from tasks.errors import UsageError, UserError
+
+
+class LiveAliasError(UserError, LookupError):
+    """`live.json` cannot be read or names a version that was never published."""
 
 
 def local_layers(cache_dir: Path) -> list[Path]:
@@ -68,6 +75,7 @@ class LocalDeployer:
         self.root = home / "deployments" / model_name
         self.versions_dir = self.root / "versions"
         self.live_file = self.root / f"{LIVE_ALIAS}.json"
+        self.servers = ServerRegistry(self.root / "servers")
 
     @property
     def endpoint(self) -> str:
@@ -100,18 +108,42 @@ class LocalDeployer:
             raise LookupError(msg)
         return json.loads(path.read_text("utf-8"))
 
+    def _is_published(self, version: str) -> bool:
+        return version.isdigit() and (self.versions_dir / version / "version.json").is_file()
+
     def _published(self) -> list[dict[str, Any]]:
-        """Every published version's record, oldest first."""
+        """Every published version's record, oldest first (folders without a record are not versions)."""
         if not self.versions_dir.is_dir():
             return []
-        numbers = sorted(int(path.name) for path in self.versions_dir.iterdir() if path.name.isdigit())
+        folders = self.versions_dir.iterdir()
+        numbers = sorted(int(path.name) for path in folders if self._is_published(path.name))
         return [self.version_info(str(number)) for number in numbers]
 
     def live_version(self) -> str | None:
-        """The version `live` points to, or None before the first deploy."""
+        """The version `live` points to, or None before the first deploy.
+
+        An unreadable `live.json`, or one naming a version that was never published, is a
+        `LiveAliasError` saying how to repair it: a server keeps serving what it served.
+        """
         if not self.live_file.is_file():
             return None
-        return str(json.loads(self.live_file.read_text("utf-8"))["version"])
+        repair = "move live with: python -m deployments.rollback VERSION"
+        try:
+            version = str(json.loads(self.live_file.read_text("utf-8"))["version"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            msg = f"{self.live_file} is unreadable ({type(error).__name__}: {error}); {repair}"
+            raise LiveAliasError(msg) from None
+        if not self._is_published(version):
+            msg = f"{self.live_file} names version {version!r}, which was never published; {repair}"
+            raise LiveAliasError(msg)
+        return version
+
+    def _live_or_none(self) -> str | None:
+        """`live_version`, with an unreadable alias read as none (a deploy or rollback rewrites it)."""
+        try:
+            return self.live_version()
+        except LiveAliasError:
+            return None
 
     def set_live(self, version: str) -> None:
         """Point `live` at a published version (deploys and manual rollbacks)."""
@@ -120,8 +152,17 @@ class LocalDeployer:
             self.live_file, {"version": version, "updated_at": datetime.now(UTC).isoformat()}
         )
 
+    def _move_live(self, version: str) -> str:
+        """Point `live` at a version, then wait for the running servers; says who serves it."""
+        self.set_live(version)
+        following = self.servers.wait_for(version)
+        if not following:
+            return "no local server is running (python -m deployments.serve starts one)"
+        return "answered by " + ", ".join(following)
+
     def code_dir(self, version: str) -> Path:
-        """The unpacked function code of a version."""
+        """The unpacked function code of a published version."""
+        self.version_info(version)
         folder = self.versions_dir / version
         return unpack_artifact(folder / "function.zip", folder / "code")
 
@@ -130,7 +171,7 @@ class LocalDeployer:
         return LocalFunction(
             self.code_dir(version),
             self.layers(),
-            self.environment(),
+            {**self.environment(), "AWS_LAMBDA_FUNCTION_VERSION": version},
             log_file=self.versions_dir / version / "function.log",
         )
 
@@ -175,7 +216,7 @@ class LocalDeployer:
         changes nothing.
         """
         with self._locked():
-            previous = self.live_version()
+            previous = self._live_or_none()
             version, created = self._publish(artifact, model_version)
             common = {
                 "target": "local",
@@ -191,13 +232,13 @@ class LocalDeployer:
                 return DeploymentResult(**common, changed=False, detail="already live")
             with self._started(version) as function:
                 smoke_test(function.invoke, example, model_version)
-            self.set_live(version)
+            serving = self._move_live(version)
             state = "published" if created else "reused"
-            return DeploymentResult(**common, changed=True, detail=f"{state} version {version}")
+            return DeploymentResult(**common, changed=True, detail=f"{state} version {version}; {serving}")
 
     def versions(self) -> list[FunctionVersion]:
         """Every published version, oldest first, and which one is live."""
-        live = self.live_version()
+        live = self._live_or_none()
         return [
             FunctionVersion(
                 version=str(info["version"]),
@@ -217,10 +258,10 @@ class LocalDeployer:
                 msg = f"{self.model_name} has no local function version {version}; versions: {listed}"
                 raise UsageError(msg)
             info = published[version]
-            previous = self.live_version()
+            previous = self._live_or_none()
             with self._started(version) as function:
                 smoke_test_version(function.invoke)
-            self.set_live(version)
+            serving = self._move_live(version)
         return DeploymentResult(
             target="local",
             model_name=self.model_name,
@@ -231,7 +272,7 @@ class LocalDeployer:
             code_sha256=str(info["code_sha256"]),
             artifact_uri=(self.versions_dir / version / "function.zip").as_uri(),
             changed=previous != version,
-            detail=f"rolled back to version {version}",
+            detail=serving,
         )
 
     @contextmanager

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.version:
             result = target.rollback(args.version)
             moved = f"version {result.function_version} (model v{result.model_version})"
-            print(f"live -> {moved}, was version {result.previous_version}")
+            was = f"version {result.previous_version}" if result.previous_version else "no readable version"
+            print(f"live -> {moved}, was {was}; {result.detail}")
         for item in target.versions():
             marker = "  <- live" if item.live else ""
             served = f"model v{item.model_version}, sha256 {item.sha256[:12]}"

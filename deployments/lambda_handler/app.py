@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import load_config
-from .contract import ONLINE, SOURCES
+from .contract import HEALTH_ROUTE, ONLINE, PREDICT_ROUTE, SCHEMA_ROUTE, SOURCES, route_paths
 from .metrics import RequestCounts, metric_fields
 from .model import Model
-from .sinks import build_sink
-from .validation import RequestError, instances_from_body, parse_json, validate_instances
+from .sinks import DuplicateRecordError, build_sink
+from .validation import RequestError, instances_from_body, parse_json, refuse_non_finite, validate_instances
 
-_SAFE_ID = re.compile(r"[^A-Za-z0-9._=-]")
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._=-]|^\.+")  # a leading dot would make a hidden log object
 
 CONFIG = load_config()
 MODEL = Model(CONFIG.model_dir)
@@ -38,7 +38,7 @@ def _response(status: int, body: dict[str, Any], request_id: str) -> dict[str, A
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json", "x-request-id": request_id},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": json.dumps(body, separators=(",", ":"), allow_nan=False),
     }
 
 
@@ -52,10 +52,19 @@ def _request_id(event: dict[str, Any], context: Any) -> str:
 
 
 def _route(event: dict[str, Any]) -> tuple[str, str]:
+    """The method and route name of an HTTP event: exact routes only, as API Gateway matches them.
+
+    The gateway's `routeKey` (`POST /predict`) is the route whatever the stage's path prefix;
+    events without one (`$default`, hand-made events) are routed by their exact path.
+    """
     http = _mapping(_mapping(event.get("requestContext")).get("http"))
     method = str(http.get("method", "POST")).upper()
-    path = str(event.get("rawPath") or http.get("path") or "/predict").rstrip("/") or "/"
-    return method, path.rsplit("/", 1)[-1] if path != "/" else ""
+    route_key = str(event.get("routeKey") or "")
+    if " " in route_key:
+        method, path = route_key.split(" ", 1)
+    else:
+        path = str(event.get("rawPath") or http.get("path") or "/predict")
+    return method.upper(), path
 
 
 def _body(event: dict[str, Any]) -> str | bytes:
@@ -66,7 +75,8 @@ def _body(event: dict[str, Any]) -> str | bytes:
     if not isinstance(body, str):
         msg = "body must be a JSON string"
         raise RequestError(msg)
-    if len(body) > CONFIG.max_body_bytes:
+    size = len(body) if body.isascii() else len(body.encode("utf-8", "surrogatepass"))
+    if size > CONFIG.max_body_bytes:
         msg = f"body is over the limit of {CONFIG.max_body_bytes} bytes"
         raise RequestError(msg, status=413)
     if event.get("isBase64Encoded"):
@@ -85,6 +95,7 @@ def predict(
     instances = instances_from_body(body, CONFIG.max_batch_rows)
     batch = validate_instances(instances, MODEL.rules, reject_missing=CONFIG.reject_missing)
     predictions = MODEL.predict(batch)
+    refuse_non_finite(predictions.values, predictions.probabilities, batch, MODEL.rules)
     at = datetime.now(UTC)
     latency_ms = (time.perf_counter() - started) * 1000
     records = []
@@ -105,7 +116,11 @@ def predict(
         if predictions.probabilities is not None:
             record["probabilities"] = predictions.probabilities[row]
         records.append(record)
-    SINK.write(records, MODEL.name, request_id, at)
+    try:
+        SINK.write(records, MODEL.name, request_id, at)
+    except DuplicateRecordError:
+        msg = f"request id {request_id!r} was already used; each request needs a new one"
+        raise RequestError(msg, status=409) from None
     answer: dict[str, Any] = {
         "predictions": predictions.values,
         "model_name": MODEL.name,
@@ -142,18 +157,21 @@ def _dispatch(event: Any, request_id: str, started: float) -> tuple[dict[str, An
     if not isinstance(event, dict):
         raise RequestError("event must be a JSON object")
     is_http = "requestContext" in event or "rawPath" in event
-    method, route = _route(event) if is_http else ("POST", "predict")
-    if route == "health" and method == "GET":
-        return {"status": "ok", "model_name": MODEL.name, "model_version": MODEL.version}, RequestCounts()
-    if route == "schema" and method == "GET":
+    method, path = _route(event) if is_http else ("POST", "/predict")
+    route = f"{method} {path}"
+    if route == HEALTH_ROUTE:
+        health = {"status": "ok", "model_name": MODEL.name, "model_version": MODEL.version}
+        return {**health, "function_version": CONFIG.function_version}, RequestCounts()
+    if route == SCHEMA_ROUTE:
         return {"model_name": MODEL.name, "model_version": MODEL.version, **MODEL.schema}, RequestCounts()
-    if route == "predict" and method == "POST":
+    if route == PREDICT_ROUTE:
         if is_http:
             return predict(parse_json(_body(event)), request_id, started)
         return predict(event, request_id, started, _direct_source(event))
-    if route in {"health", "schema", "predict"}:
-        raise RequestError(f"method {method} is not allowed on /{route}", status=405)
-    raise RequestError(f"no route /{route}; use POST /predict, GET /schema or GET /health", status=404)
+    if path in route_paths():
+        raise RequestError(f"method {method} is not allowed on {path}", status=405)
+    shown = path.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
+    raise RequestError(f"no route {shown}; use POST /predict, GET /schema or GET /health", status=404)
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class FunctionConfig:
     max_batch_rows: int
     max_body_bytes: int
     reject_missing: bool = False
+    function_version: str | None = None  # AWS_LAMBDA_FUNCTION_VERSION: Lambda's (and the local runner's)
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -65,4 +66,5 @@ def load_config() -> FunctionConfig:
         max_batch_rows=_positive_int("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
         max_body_bytes=_positive_int("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         reject_missing=missing_fields == "reject",
+        function_version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION") or None,
     )

@@ -47,6 +47,27 @@ LIVE_ALIAS = "live"  # function alias (Lambda or local) that does serve
 SMOKE_PREFIX = "smoke-"  # request ids of deploy smoke tests; the monitor leaves them out
 MISSING_CATEGORY = ""  # how a missing categorical value reaches the model
 
+# --- the HTTP API (the same routes on API Gateway and on the local server) ------------------
+PREDICT_ROUTE = "POST /predict"
+SCHEMA_ROUTE = "GET /schema"
+HEALTH_ROUTE = "GET /health"
+ROUTE_KEYS = (PREDICT_ROUTE, SCHEMA_ROUTE, HEALTH_ROUTE)
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-type",
+    "x-amz-content-sha256",
+    "x-amz-date",
+    "x-amz-security-token",
+)
+CORS_MAX_AGE_SECONDS = 600
+
+
+def route_paths() -> frozenset[str]:
+    """The paths of the API's routes (`/predict`, …)."""
+    return frozenset(key.split(" ", 1)[1] for key in ROUTE_KEYS)
+
+
 # --- CloudWatch metrics (Embedded Metric Format lines the function writes per request) --------
 METRICS_NAMESPACE = "LoopML/Serving"
 MODEL_NAME_DIMENSION = "ModelName"

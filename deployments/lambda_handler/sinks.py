@@ -1,4 +1,8 @@
-"""Prediction-log sinks: one JSON Lines object per request (S3 or a folder), or Firehose."""
+"""Prediction-log sinks: one JSON Lines object per request (S3 or a folder), or Firehose.
+
+No record overwrites another: an object is only ever created, never replaced (a hard link
+on a folder, a conditional `If-None-Match: *` PUT on S3), so a repeated request id is refused.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,10 @@ FIREHOSE_BATCH_RECORDS = 500  # PutRecordBatch limit
 FIREHOSE_BATCH_BYTES = 4 * 1024 * 1024
 
 
+class DuplicateRecordError(RuntimeError):
+    """A prediction log object for this request id exists already; nothing was written."""
+
+
 class Sink(Protocol):
     """Somewhere prediction records go before the response is returned."""
 
@@ -24,7 +32,9 @@ class Sink(Protocol):
 
 def encode_records(records: list[dict[str, Any]]) -> bytes:
     """JSON Lines: one compact JSON object per line, each ending with a newline."""
-    return "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records).encode()
+    return "".join(
+        json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n" for record in records
+    ).encode()
 
 
 class FileSink:
@@ -35,7 +45,10 @@ class FileSink:
         self._folders: set[str] = set()
 
     def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
-        """Write to a hidden temporary name, then rename: a reader never sees half an object."""
+        """Write to a hidden temporary name, then link it in place: a reader never sees half an object.
+
+        A hard link, unlike a rename, fails when the name exists: an earlier record stays.
+        """
         path = f"{self.root}/{prediction_key(model_name, request_id, at)}"
         folder, name = path.rsplit("/", 1)
         temporary = f"{folder}/.{name}.{os.getpid()}.partial"
@@ -48,7 +61,12 @@ class FileSink:
         except FileNotFoundError:  # the hour's folder was removed since it was first made
             os.makedirs(folder, exist_ok=True)
             self._write(temporary, payload)
-        os.replace(temporary, path)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise DuplicateRecordError(path) from None
+        finally:
+            os.unlink(temporary)
         return f"file://{path}"
 
     @staticmethod
@@ -71,9 +89,21 @@ class S3Sink:
     def write(self, records: list[dict[str, Any]], model_name: str, request_id: str, at: datetime) -> str:
         """Put one object; the request fails if this does, so no answer goes unlogged."""
         key = "/".join(part for part in (self.prefix, prediction_key(model_name, request_id, at)) if part)
-        self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=encode_records(records), ContentType="application/x-ndjson"
-        )
+        body = encode_records(records)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/x-ndjson",
+                IfNoneMatch="*",
+            )
+        except self.client.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise
+            # A retried PUT whose first attempt landed finds its own object: that is success.
+            if self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read() != body:
+                raise DuplicateRecordError(key) from None
         return f"s3://{self.bucket}/{key}"
 
 

@@ -12,6 +12,10 @@ import numpy as np
 from .contract import CATEGORICAL_INPUT, MISSING_CATEGORY, NUMERIC_INPUT, ServingSchema
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A number farther than this many widths of its training range beyond that range is refused:
+# far enough out that no real input (a house 30% bigger than any sold) is turned away, close
+# enough that a model stays finite (a linear model fed 3.4e38 answers Infinity).
+RANGE_WIDTHS = 10.0
 
 
 class RequestError(ValueError):
@@ -43,6 +47,28 @@ class FeatureRule:
     is_number: bool
     nullable: bool
     categories: frozenset[str] = frozenset()
+    minimum: float | None = None  # the training range, when training saw numbers
+    maximum: float | None = None
+    accepted: tuple[float, float] | None = None  # numbers outside are refused
+
+    def widths_outside(self, value: float) -> float:
+        """How many range widths a number lies beyond the training range (0 inside it)."""
+        if self.minimum is None or self.maximum is None:
+            return 0.0
+        return max(self.minimum - value, value - self.maximum, 0.0) / _width(self.minimum, self.maximum)
+
+
+def _width(minimum: float, maximum: float) -> float:
+    """A range's width, never below the size of its bounds (a constant input has width 0)."""
+    return max(maximum - minimum, abs(minimum), abs(maximum), 1.0)
+
+
+def accepted_range(minimum: float | None, maximum: float | None) -> tuple[float, float] | None:
+    """The numbers accepted for an input: its training range widened by `RANGE_WIDTHS` widths."""
+    if minimum is None or maximum is None:
+        return None
+    width = _width(minimum, maximum)
+    return minimum - RANGE_WIDTHS * width, maximum + RANGE_WIDTHS * width
 
 
 @dataclass
@@ -73,15 +99,22 @@ def parse_json(text: str | bytes) -> Any:
 
 def rules_from_schema(schema: ServingSchema) -> list[FeatureRule]:
     """Validation rules for each feature of the model's schema."""
-    return [
-        FeatureRule(
-            name=feature.name,
-            is_number=feature.is_number,
-            nullable=feature.nullable,
-            categories=frozenset(feature.categories),
+    rules = []
+    for feature in schema.features:
+        minimum = None if feature.minimum is None else float(feature.minimum)
+        maximum = None if feature.maximum is None else float(feature.maximum)
+        rules.append(
+            FeatureRule(
+                name=feature.name,
+                is_number=feature.is_number,
+                nullable=feature.nullable,
+                categories=frozenset(feature.categories),
+                minimum=minimum,
+                maximum=maximum,
+                accepted=accepted_range(minimum, maximum) if feature.is_number else None,
+            )
         )
-        for feature in schema.features
-    ]
+    return rules
 
 
 def instances_from_body(body: Any, max_rows: int) -> list[Any]:
@@ -110,14 +143,34 @@ def _number(rule: FeatureRule, value: Any, index: int) -> float:
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
         msg = f"instance {index}: field {rule.name!r} must be a finite number within float32 range"
         raise RequestError(msg, field=rule.name, index=index)
+    accepted = rule.accepted
+    if accepted is not None and not accepted[0] <= number <= accepted[1]:
+        msg = (
+            f"instance {index}: field {rule.name!r} is {number:g}, far outside the training range "
+            f"{rule.minimum:g} to {rule.maximum:g} (accepted: {accepted[0]:g} to {accepted[1]:g})"
+        )
+        raise RequestError(msg, field=rule.name, index=index)
     return number
+
+
+def check_text(text: str, what: str, *, field: str | None = None, index: int | None = None) -> str:
+    """A string that encodes as UTF-8: an escaped lone surrogate in JSON decodes to one that does not."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            msg = f"{what} is not valid Unicode text (it holds a lone surrogate)"
+            raise RequestError(msg, field=field, index=index) from None
+    return text
 
 
 def _category(rule: FeatureRule, value: Any, index: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         msg = f"instance {index}: field {rule.name!r} must be a string, got {_json_type(value)}"
         raise RequestError(msg, field=rule.name, index=index)
-    return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return check_text(value, f"instance {index}: field {rule.name!r}", field=rule.name, index=index)
 
 
 def _json_type(value: Any) -> str:
@@ -144,8 +197,9 @@ def _check_instance(
         raise RequestError(msg, index=index)
     extra = sorted(set(instance) - known)
     if extra:
-        msg = f"instance {index}: unknown field {extra[0]!r}"
-        raise RequestError(msg, field=str(extra[0]), index=index)
+        name = str(extra[0]).encode("utf-8", "backslashreplace").decode("utf-8")
+        msg = f"instance {index}: unknown field {name!r}"
+        raise RequestError(msg, field=name, index=index)
     row = _Row()
     required = None
     for rule in rules:
@@ -198,3 +252,45 @@ def validate_instances(
         [row.unseen for row in rows],
         [row.left_out for row in rows],
     )
+
+
+def _farthest_input(instance: dict[str, Any], rules: list[FeatureRule]) -> tuple[FeatureRule, float] | None:
+    """The numeric input of an instance that lies the most range widths outside training."""
+    outside = [
+        (rule.widths_outside(instance[rule.name]), rule)
+        for rule in rules
+        if rule.is_number and isinstance(instance.get(rule.name), float)
+    ]
+    widths, rule = max(outside, key=lambda item: item[0], default=(0.0, None))
+    return None if rule is None or widths == 0.0 else (rule, widths)
+
+
+def refuse_non_finite(
+    values: list[Any],
+    probabilities: list[dict[str, float]] | None,
+    batch: ValidatedBatch,
+    rules: list[FeatureRule],
+) -> None:
+    """Refuse a batch whose model output is not finite, naming the input that pushed it there.
+
+    Inputs within the accepted ranges keep every family finite in practice; this is the last
+    guard, before anything is logged or answered. A non-finite output with every input inside
+    its training range is the model's fault, not the client's, and stays a server error.
+    """
+    for index, value in enumerate(values):
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if probabilities is not None:
+            finite = finite and all(math.isfinite(p) for p in probabilities[index].values())
+        if finite:
+            continue
+        farthest = _farthest_input(batch.instances[index], rules)
+        if farthest is None:
+            msg = f"instance {index}: the model's output is not finite although every input is in range"
+            raise ArithmeticError(msg)
+        rule, widths = farthest
+        msg = (
+            f"instance {index}: the model cannot answer for these inputs (its output is not finite); "
+            f"field {rule.name!r} is {batch.instances[index][rule.name]:g}, {widths:.3g} range widths "
+            f"outside training ({rule.minimum:g} to {rule.maximum:g})"
+        )
+        raise RequestError(msg, status=422, field=rule.name, index=index)

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -52,3 +53,16 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The living direct children of a process (Linux: from each process's /proc status)."""
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields.get("PPid", "0")) == pid and not fields.get("State", "").startswith("Z"):
+            children.append(int(status.parent.name))
+    return sorted(children)
