@@ -59,8 +59,12 @@ class FeatureRule:
 
 
 def _width(minimum: float, maximum: float) -> float:
-    """A range's width, never below the size of its bounds (a constant input has width 0)."""
-    return max(maximum - minimum, abs(minimum), abs(maximum), 1.0)
+    """A range's width, at least a tenth of its largest bound and at least 1.
+
+    So an input that barely varied in training (a constant has width 0) is not held to a
+    needle's eye.
+    """
+    return max(maximum - minimum, 0.1 * max(abs(minimum), abs(maximum)), 1.0)
 
 
 def accepted_range(minimum: float | None, maximum: float | None) -> tuple[float, float] | None:
