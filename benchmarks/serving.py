@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks.replay import AMES_CSV, wait_for
 from tasks.settings import PROJECT_ROOT
-from tests.support.processes import free_port
+from tests.support.processes import child_pids, free_port
 
 CLIENTS = (1, 8)
 
@@ -69,6 +69,41 @@ def load(port: int, path: str, bodies: list[bytes], clients: int) -> dict[str, f
         "p50_ms": 1000 * statistics.median(ordered),
         "p99_ms": 1000 * ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)],
         "rps": len(ordered) / elapsed,
+    }
+
+
+def recovery_after_kills(port: int, server_pid: int, body: bytes, kills: int = 5) -> dict[str, float]:
+    """Kill the function process under one client's traffic; time until a request sent after it is answered.
+
+    Also counts what the client saw meanwhile: 503s (the request in flight at the death) and
+    dropped connections (there should be none).
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    seconds, unavailable, dropped = [], 0, 0
+    for _ in range(kills):
+        [victim] = child_pids(server_pid)
+        killed = time.perf_counter()
+        os.kill(victim, 9)
+        while True:
+            try:
+                connection.request("POST", "/predict", body, {"content-type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                dropped += 1
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            if response.status == 200 and child_pids(server_pid) not in ([], [victim]):
+                seconds.append(time.perf_counter() - killed)
+                break
+            unavailable += response.status == 503
+        time.sleep(0.5)
+    connection.close()
+    return {
+        "median_s": statistics.median(seconds),
+        "max_s": max(seconds),
+        "503": unavailable,
+        "dropped": dropped,
     }
 
 
@@ -159,6 +194,12 @@ def main() -> None:
                 f"{'ratio (mlflow / ours)':34} {clients:7d} {theirs['p50_ms'] / ours['p50_ms']:7.1f}x "
                 f"{theirs['p99_ms'] / ours['p99_ms']:7.1f}x {ours['rps'] / theirs['rps']:7.1f}x"
             )
+        recovery = recovery_after_kills(ours_port, servers[0].pid, ours_body[0])
+        print(
+            f"\nkill -9 of the function process, 5 times under one client: answered again after "
+            f"{recovery['median_s']:.2f} s median ({recovery['max_s']:.2f} s max); "
+            f"{recovery['503']:.0f} answered 503, {recovery['dropped']:.0f} connections dropped"
+        )
     finally:
         for server in servers:
             server.terminate()
