@@ -21,11 +21,8 @@ import pytest
 from deployments.artifact import (
     HANDLER,
     LAMBDA_RUNTIME,
-    LAYER_PACKAGES,
     Artifact,
     build_function_zip,
-    pinned_requirements,
-    write_deterministic_zip,
 )
 from deployments.aws.config import PROJECT_TAG_KEY, AwsConfig, DeployError
 from deployments.aws.deployer import AwsDeployer
@@ -38,7 +35,7 @@ from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from deployments.result import DeploymentResult
 from tasks.dataset import AMES_SPEC
 from tasks.errors import UsageError
-from tests.support.aws_runner import LocalVersionRunner
+from tests.support.aws_runner import LocalVersionRunner, small_layer_zip
 from tests.support.bundles import make_bundle
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files
 
@@ -108,21 +105,6 @@ def clients(moto_endpoint: str) -> Clients:
     )
 
 
-def _layer_zip(root: Path) -> Artifact:
-    """A small real layer zip: the publish-only-when-changed logic is what is tested here.
-
-    The real python3.12 manylinux layer is ~50 MB; the local runner executes with `local_layers`.
-    """
-    package = root / "layer-src"
-    package.mkdir()
-    (package / "__init__.py").write_text('"""Marker package of the test layer."""\n', encoding="utf-8")
-    (package / "requirements.txt").write_text(
-        "\n".join(pinned_requirements(LAYER_PACKAGES)) + "\n", encoding="utf-8"
-    )
-    entries = {f"python/loopml_test_layer/{path.name}": path for path in sorted(package.iterdir())}
-    return write_deterministic_zip(entries, root / "layer.zip")
-
-
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, ames_csv: Path) -> Artifacts:
     root = tmp_path_factory.mktemp("aws-artifacts")
@@ -136,7 +118,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, ames_
         v1=build_function_zip(ames_bundle, root / "v1.zip"),
         v2=build_function_zip(v2_bundle, root / "v2.zip"),
         broken=build_function_zip(broken_bundle, root / "broken.zip"),
-        layer=_layer_zip(root),
+        layer=small_layer_zip(root),
         example=schema["example"],
     )
 
