@@ -98,9 +98,10 @@ def write_examples(folder: Path) -> None:
     """Write every document with example values in place of its placeholders (for a linter)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in rendered().items():
+        filled = text
         for placeholder, value in EXAMPLE_VALUES.items():
-            text = text.replace(placeholder, value)
-        (folder / name).write_text(text, encoding="utf-8")
+            filled = filled.replace(placeholder, value)
+        (folder / name).write_text(filled, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
