@@ -25,12 +25,14 @@ demo: setup ## Run the closed loop on the local target (reads MLOPS_DATA_SOURCE)
 test: setup lint ## Lint, then run every test
 	$(RUN) -m pytest
 
-lint: setup ## ruff, codespell, import contracts, types (mypy), GitHub workflows (schema, zizmor)
+lint: setup ## ruff, codespell, import contracts, types (mypy), IAM policies (parliament), GitHub workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/codespell
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(RUN) -m deployments.aws.policy_files --check
+	$(RUN) -m deployments.aws.policy_lint
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --quiet .github/workflows
 

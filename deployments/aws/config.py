@@ -13,9 +13,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tasks.errors import UserError
+
 DESCRIPTION_LIMIT = 256  # Lambda's limit for version and layer version descriptions
 # Standard mode retries throttling and transient errors with exponential backoff and jitter.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
+# The tag that marks an AWS resource as this deployment's own (its value: the function name).
+PROJECT_TAG_KEY = "loopml:function"
 
 
 ApiAuth = Literal["iam", "jwt", "none"]
@@ -24,6 +28,10 @@ Tracing = Literal["Active", "PassThrough"]
 
 class DeployError(RuntimeError):
     """A deploy failed; the message names the step and whether `live` had moved (never untested)."""
+
+
+class DeployRefusedError(DeployError, UserError):
+    """A deploy stopped before changing anything; the message names what to fix (never retried)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class AwsConfig:
     security_group_ids: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
     provisioned_concurrency: int | None = None
+    # False only where the S3 endpoint cannot honour a TLS-only bucket policy (see bucket.py).
+    bucket_tls_only: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", self.prefix.strip("/"))
@@ -90,6 +100,21 @@ class AwsConfig:
     def log_group(self) -> str:
         """The log group Lambda writes the function's logs to."""
         return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def access_log_group(self) -> str:
+        """The log group of the HTTP API's access logs (`/aws/vendedlogs/` keeps its log policy small)."""
+        return f"/aws/vendedlogs/apigateway/{self.api_name}"
+
+    @property
+    def boundary_name(self) -> str:
+        """The managed policy that caps what the execution role may ever be allowed."""
+        return f"{self.function_name}-boundary"
+
+    @property
+    def project_tags(self) -> dict[str, str]:
+        """The tags that mark a resource (the HTTP API) as this deployment's own."""
+        return {PROJECT_TAG_KEY: self.function_name}
 
 
 @dataclass(frozen=True)

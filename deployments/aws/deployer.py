@@ -1,9 +1,9 @@
 """Deploy a built function artifact to AWS Lambda behind an HTTP API, with boto3 only.
 
-Every step is idempotent: resources are found by name and created once, artifacts live under
-content-addressed S3 keys, a layer is published only when its bytes change, and the `live`
-alias moves only after the new version passed its smoke test. The HTTP API is created once and
-points at the alias, so its id and URL never change between deploys.
+Every step is idempotent: resources are found by name (the API by name and tag) and created
+once, artifacts live under content-addressed S3 keys, a layer is published only when its bytes
+change, and the `live` alias moves only after the new version passed its smoke test. The HTTP
+API is created once and points at the alias, so its id and URL never change between deploys.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from deployments.artifact import (
     pinned_requirements,
 )
 from deployments.aws import alarms, function
+from deployments.aws.boundary import check_boundary
 from deployments.aws.bucket import ensure_bucket, upload
 from deployments.aws.concurrency import ensure_concurrency
 from deployments.aws.config import ArtifactRecord, AwsClients, AwsConfig, DeployError
-from deployments.aws.http_api import api_endpoint, ensure_api
+from deployments.aws.execution_policies import boundary_policy
+from deployments.aws.http_api import api_endpoint, ensure_api, find_api
 from deployments.aws.iam import ensure_log_group, ensure_role
 from deployments.aws.invoke import Invoker, lambda_invoker
 from deployments.aws.layer import ensure_layer
@@ -131,10 +133,15 @@ class AwsDeployer:
         function_key = config.key("lambda", config.function_name, f"function-{function_zip.sha256[:16]}.zip")
         record = ArtifactRecord(model_version, f"s3://{config.bucket}/{function_key}", function_zip.sha256)
         record.to_description()  # fails before any change if it would not fit
+        with self._stage("checking the HTTP API and the permissions boundary"):
+            # Both refuse before any change: a same-named API that is not ours, a boundary to widen.
+            find_api(aws)
+            check_boundary(aws, boundary_policy(config, aws.partition, aws.account_id, variables))
         with self._stage("ensuring the bucket"):
             ensure_bucket(aws)
-        with self._stage("ensuring the log group"):
-            ensure_log_group(aws)
+        with self._stage("ensuring the log groups"):
+            ensure_log_group(aws, config.log_group)
+            ensure_log_group(aws, config.access_log_group)
         with self._stage("ensuring the execution role"):
             role_arn = ensure_role(aws, variables)
         with self._stage("ensuring the alarms"):

@@ -1,9 +1,12 @@
 """The HTTP API in front of the `live` alias: created once, so its id and URL never change.
 
-Every route requires the configured authorization (`iam`: SigV4-signed requests from
+The API carries the project's tag from its creation and is found by that tag and its name: an
+API of the same name without the tag belongs to someone else and is never adopted. Every route
+requires the configured authorization (`iam`: SigV4-signed requests from
 principals allowed `execute-api:Invoke`; `jwt`: a token from the configured issuer for the
-configured audience; `none` only when chosen). The `$default` stage throttles every route, and
-CORS answers browsers from the configured origins.
+configured audience; `none` only when chosen). The `$default` stage throttles every route and
+writes one access-log line per request to a log group of its own, and CORS answers browsers
+from the configured origins.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployments.aws.config import AwsClients, DeployError, all_items, missing
+from deployments.aws.config import (
+    PROJECT_TAG_KEY,
+    AwsClients,
+    DeployError,
+    DeployRefusedError,
+    all_items,
+    missing,
+)
 from deployments.aws.function import live_alias
 from deployments.lambda_handler.contract import LIVE_ALIAS
 
@@ -23,13 +33,55 @@ AUTHORIZATION_TYPES = {"iam": "AWS_IAM", "jwt": "JWT", "none": "NONE"}
 # What a browser may send: JSON, a bearer token, or the headers of a SigV4 signature.
 CORS_HEADERS = ["authorization", "content-type", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
 CORS_MAX_AGE_SECONDS = 600
+# One JSON object per request: who called what, the answer, and how long the function took.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "sourceIp": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+    },
+    separators=(",", ":"),
+)
 
 
 def find_api(aws: AwsClients) -> dict[str, Any] | None:
-    """The HTTP API with the configured name, or None."""
-    for api in all_items(aws.apigw, "get_apis"):
-        if api.get("Name") == aws.config.api_name and api.get("ProtocolType") == "HTTP":
-            return api
+    """The deployment's HTTP API: the configured name and the project's tag; None before it exists.
+
+    An API of that name without the tag is someone else's: the deploy stops before changing
+    anything and names it, rather than take it over.
+    """
+    config = aws.config
+    named = [
+        api
+        for api in all_items(aws.apigw, "get_apis")
+        if api.get("Name") == config.api_name and api.get("ProtocolType") == "HTTP"
+    ]
+    ours = [api for api in named if (api.get("Tags") or {}).get(PROJECT_TAG_KEY) == config.function_name]
+    if len(ours) == 1:
+        return ours[0]
+    if ours:
+        ids = ", ".join(sorted(str(api["ApiId"]) for api in ours))
+        tag = f"{PROJECT_TAG_KEY}={config.function_name}"
+        msg = f"several HTTP APIs named {config.api_name} carry {tag}: {ids}; delete all but one"
+        raise DeployRefusedError(msg)
+    if named:
+        api_id = str(named[0]["ApiId"])
+        msg = (
+            f"HTTP API {api_id} is named {config.api_name} but lacks the tag "
+            f"{PROJECT_TAG_KEY}={config.function_name}, so it is not adopted; if it is this deployment's, "
+            f"tag it (aws apigatewayv2 tag-resource --resource-arn "
+            f"arn:{aws.partition}:apigateway:{config.region}::/apis/{api_id} "
+            f"--tags {PROJECT_TAG_KEY}={config.function_name}), "
+            "else set MLOPS_LAMBDA_FUNCTION_NAME to another name"
+        )
+        raise DeployRefusedError(msg)
     return None
 
 
@@ -47,6 +99,7 @@ def ensure_api(aws: AwsClients) -> tuple[str, str]:
             Name=aws.config.api_name,
             ProtocolType="HTTP",
             Description=f"Predictions of the {aws.config.function_name} Lambda function",
+            Tags=aws.config.project_tags,
         )
         aws.changed(f"api {api['ApiId']}")
     api_id = str(api["ApiId"])
@@ -180,20 +233,28 @@ def route_settings(aws: AwsClients) -> dict[str, Any]:
     }
 
 
+def access_log_settings(aws: AwsClients) -> dict[str, str]:
+    """Where and how the stage writes its access logs: its own log group, one JSON line a request."""
+    group = aws.config.access_log_group
+    arn = f"arn:{aws.partition}:logs:{aws.config.region}:{aws.account_id}:log-group:{group}"
+    return {"DestinationArn": arn, "Format": ACCESS_LOG_FORMAT}
+
+
 def _ensure_stage(aws: AwsClients, api_id: str) -> None:
     stages = {item["StageName"]: item for item in all_items(aws.apigw, "get_stages", ApiId=api_id)}
     stage = stages.get(DEFAULT_STAGE)
-    wanted = route_settings(aws)
+    throttling, access_logs = route_settings(aws), access_log_settings(aws)
+    wanted = {"AutoDeploy": True, "DefaultRouteSettings": throttling, "AccessLogSettings": access_logs}
     if stage is None:
-        aws.apigw.create_stage(
-            ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, DefaultRouteSettings=wanted
-        )
+        aws.apigw.create_stage(ApiId=api_id, StageName=DEFAULT_STAGE, **wanted)
         aws.changed(f"stage {DEFAULT_STAGE}")
         return
-    if _differs(stage.get("DefaultRouteSettings") or {}, wanted) or not stage.get("AutoDeploy"):
-        aws.apigw.update_stage(
-            ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, DefaultRouteSettings=wanted
-        )
+    if (
+        not stage.get("AutoDeploy")
+        or _differs(stage.get("DefaultRouteSettings") or {}, throttling)
+        or _differs(stage.get("AccessLogSettings") or {}, access_logs)
+    ):
+        aws.apigw.update_stage(ApiId=api_id, StageName=DEFAULT_STAGE, **wanted)
         aws.changed(f"stage {DEFAULT_STAGE}")
 
 

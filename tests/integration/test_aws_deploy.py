@@ -21,23 +21,21 @@ import pytest
 from deployments.artifact import (
     HANDLER,
     LAMBDA_RUNTIME,
-    LAYER_PACKAGES,
     Artifact,
     build_function_zip,
-    pinned_requirements,
-    write_deterministic_zip,
 )
-from deployments.aws.config import AwsConfig, DeployError
+from deployments.aws.config import PROJECT_TAG_KEY, AwsConfig, DeployError
 from deployments.aws.deployer import AwsDeployer
+from deployments.aws.deployer_policy import deployer_policy
+from deployments.aws.execution_policies import execution_policy
 from deployments.aws.function import recorded_artifact
 from deployments.aws.invoke import ArtifactMismatchError, fetch_version_code, run_deployed_version
-from deployments.aws.policies import deployer_policy, execution_policy
 from deployments.lambda_handler.contract import LIVE_ALIAS as ALIAS
 from deployments.local_runner import LocalFunction, http_event, unpack_artifact
 from deployments.result import DeploymentResult
 from tasks.dataset import AMES_SPEC
 from tasks.errors import UsageError
-from tests.support.aws_runner import LocalVersionRunner
+from tests.support.aws_runner import LocalVersionRunner, small_layer_zip
 from tests.support.bundles import make_bundle
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files
 
@@ -107,21 +105,6 @@ def clients(moto_endpoint: str) -> Clients:
     )
 
 
-def _layer_zip(root: Path) -> Artifact:
-    """A small real layer zip: the publish-only-when-changed logic is what is tested here.
-
-    The real python3.12 manylinux layer is ~50 MB; the local runner executes with `local_layers`.
-    """
-    package = root / "layer-src"
-    package.mkdir()
-    (package / "__init__.py").write_text('"""Marker package of the test layer."""\n', encoding="utf-8")
-    (package / "requirements.txt").write_text(
-        "\n".join(pinned_requirements(LAYER_PACKAGES)) + "\n", encoding="utf-8"
-    )
-    entries = {f"python/loopml_test_layer/{path.name}": path for path in sorted(package.iterdir())}
-    return write_deterministic_zip(entries, root / "layer.zip")
-
-
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, ames_csv: Path) -> Artifacts:
     root = tmp_path_factory.mktemp("aws-artifacts")
@@ -135,14 +118,23 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, ames_
         v1=build_function_zip(ames_bundle, root / "v1.zip"),
         v2=build_function_zip(v2_bundle, root / "v2.zip"),
         broken=build_function_zip(broken_bundle, root / "broken.zip"),
-        layer=_layer_zip(root),
+        layer=small_layer_zip(root),
         example=schema["example"],
     )
 
 
 def _config(tag: str, **overrides: Any) -> AwsConfig:
+    """A deployment of its own; the TLS-only bucket policy is left out, as moto is reached over HTTP.
+
+    tests/faults/test_aws_privilege_faults.py applies that policy and shows what it refuses.
+    """
     return AwsConfig(
-        region=REGION, bucket=f"loopml-{tag}", function_name=f"ames-{tag}", prefix=PREFIX, **overrides
+        region=REGION,
+        bucket=f"loopml-{tag}",
+        function_name=f"ames-{tag}",
+        prefix=PREFIX,
+        bucket_tls_only=False,
+        **overrides,
     )
 
 
@@ -257,20 +249,42 @@ def test_first_deploy_creates_everything(first: Deployed, clients: Clients) -> N
     )
     encryption = clients.s3.get_bucket_encryption(Bucket=config.bucket)["ServerSideEncryptionConfiguration"]
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert clients.s3.get_bucket_versioning(Bucket=config.bucket)["Status"] == "Enabled"
+    [rule] = clients.s3.get_bucket_lifecycle_configuration(Bucket=config.bucket)["Rules"]
+    assert (rule["ID"], rule["Filter"], rule["NoncurrentVersionExpiration"]) == (
+        "loopml-expire-noncurrent-versions",
+        {"Prefix": f"{PREFIX}/"},
+        {"NoncurrentDays": 30},
+    )
 
     role = clients.iam.get_role(RoleName=config.role_name)["Role"]
     trust = role["AssumeRolePolicyDocument"]["Statement"]
-    assert [(s["Principal"], s["Action"]) for s in trust] == [
-        ({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
+    assert [(s["Principal"], s["Action"], s["Condition"]) for s in trust] == [
+        (
+            {"Service": "lambda.amazonaws.com"},
+            "sts:AssumeRole",
+            {"StringEquals": {"aws:SourceAccount": clients.account_id}},
+        )
     ]
     assert clients.iam.list_role_policies(RoleName=config.role_name)["PolicyNames"] == [
         f"{config.function_name}-execution"
     ]
+    boundary_arn = f"arn:aws:iam::{clients.account_id}:policy/{config.function_name}-boundary"
+    assert role["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        "PermissionsBoundaryArn": boundary_arn,
+    }
+    boundary = clients.iam.get_policy(PolicyArn=boundary_arn)["Policy"]
+    [boundary_version] = clients.iam.list_policy_versions(PolicyArn=boundary_arn)["Versions"]
+    inline = clients.iam.get_role_policy(
+        RoleName=config.role_name, PolicyName=f"{config.function_name}-execution"
+    )
+    assert boundary_version["VersionId"] == boundary["DefaultVersionId"]
+    assert boundary_version["Document"] == inline["PolicyDocument"]  # the role can do no more than today
 
-    groups = clients.logs.describe_log_groups(logGroupNamePrefix=config.log_group)["logGroups"]
-    assert [(group["logGroupName"], group.get("retentionInDays")) for group in groups] == [
-        (config.log_group, 30)
-    ]
+    for name in (config.log_group, config.access_log_group):
+        groups = clients.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        assert [(group["logGroupName"], group.get("retentionInDays")) for group in groups] == [(name, 30)]
 
     layers = _layer_versions(clients, config)
     assert [layer["LayerVersionArn"] for layer in layers] == [result.layer_version_arn]
@@ -307,8 +321,8 @@ def test_first_deploy_creates_everything(first: Deployed, clients: Clients) -> N
     )
 
     apis = [api for api in clients.apigw.get_apis()["Items"] if api["Name"] == config.api_name]
-    assert [(api["ApiId"], api["ApiEndpoint"], api["ProtocolType"]) for api in apis] == [
-        (result.api_id, result.endpoint, "HTTP")
+    assert [(api["ApiId"], api["ApiEndpoint"], api["ProtocolType"], api["Tags"]) for api in apis] == [
+        (result.api_id, result.endpoint, "HTTP", {PROJECT_TAG_KEY: config.function_name})
     ]
     integrations = clients.apigw.get_integrations(ApiId=result.api_id)["Items"]
     assert [(i["IntegrationType"], i["IntegrationUri"], i["PayloadFormatVersion"]) for i in integrations] == [
@@ -323,6 +337,13 @@ def test_first_deploy_creates_everything(first: Deployed, clients: Clients) -> N
     assert [(stage["StageName"], stage["AutoDeploy"]) for stage in stages] == [("$default", True)]
     throttling = {"ThrottlingRateLimit": 100.0, "ThrottlingBurstLimit": 200}
     assert stages[0]["DefaultRouteSettings"] == throttling
+    access_logs = stages[0]["AccessLogSettings"]
+    assert access_logs["DestinationArn"] == (
+        f"arn:aws:logs:{REGION}:{clients.account_id}:log-group:{config.access_log_group}"
+    )
+    assert {"requestId", "sourceIp", "routeKey", "status", "integrationError"} <= set(
+        json.loads(access_logs["Format"])
+    )
     assert not clients.apigw.get_api(ApiId=result.api_id).get("CorsConfiguration")
     assert _alarms(clients, config) == {
         f"{config.function_name}-server-error-rate": "OK",
@@ -413,9 +434,12 @@ def test_execution_policy_grants_no_wildcards(first: Deployed, clients: Clients)
         for s in deployer["Statement"]
         if "*" in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
     ]
-    assert [(s["Action"], s["Sid"]) for s in star] == [
-        ("lambda:ListLayerVersions", "ListLayerVersionsSupportsNoResourceLevelPermissionsSoAwsRequiresStar")
+    assert [s["Sid"] for s in star] == [
+        "LogDeliveryAndLogGroupListingSupportNoResourceLevelPermissionsSoAwsRequiresStar",
+        "ListLayerVersionsSupportsNoResourceLevelPermissionsSoAwsRequiresStar",
     ]
+    assert star[1]["Action"] == ["lambda:ListLayerVersions"]
+    assert {action.split(":")[0] for action in star[0]["Action"]} == {"logs"}  # delivery of access logs
 
 
 def test_optional_grants_name_their_resources(clients: Clients) -> None:
@@ -445,7 +469,11 @@ def test_optional_grants_name_their_resources(clients: Clients) -> None:
         f"{ec2}:security-group/sg-1",
         f"{ec2}:network-interface/*",
     ]
-    assert granted["ec2:DeleteNetworkInterface"] == f"{ec2}:network-interface/*"
+    [deletion] = [s for s in execution["Statement"] if "ec2:DeleteNetworkInterface" in s["Action"]]
+    assert (deletion["Resource"], deletion["Condition"]) == (
+        f"{ec2}:*/*",
+        {"ArnEqualsIfExists": {"ec2:Subnet": [f"{ec2}:subnet/subnet-1"]}},
+    )
     assert (granted["kms:GenerateDataKey"], granted["xray:PutTelemetryRecords"]) == (key, "*")
     plain = execution_policy(_config("options"), "aws", account, _environment(config))
     plain_actions = {action for s in plain["Statement"] for action in s["Action"]}

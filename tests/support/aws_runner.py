@@ -6,8 +6,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
+from deployments.artifact import LAYER_PACKAGES, Artifact, pinned_requirements, write_deterministic_zip
 from deployments.aws.invoke import run_deployed_version
 from deployments.local_runner import LocalFunction
+
+
+def small_layer_zip(root: Path) -> Artifact:
+    """A small real layer zip: the publish-only-when-changed logic is what tests exercise.
+
+    The real python3.12 manylinux layer is ~50 MB; the local runner executes with `local_layers`.
+    """
+    package = root / "layer-src"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""Marker package of the test layer."""\n', encoding="utf-8")
+    (package / "requirements.txt").write_text(
+        "\n".join(pinned_requirements(LAYER_PACKAGES)) + "\n", encoding="utf-8"
+    )
+    entries = {f"python/loopml_test_layer/{path.name}": path for path in sorted(package.iterdir())}
+    return write_deterministic_zip(entries, root / "layer.zip")
 
 
 class LocalVersionRunner:
