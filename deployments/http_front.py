@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from deployments.lambda_handler.contract import (
     CORS_ALLOW_HEADERS,
     CORS_ALLOW_METHODS,
+    CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE_SECONDS,
     ROUTE_KEYS,
 )
@@ -88,8 +89,13 @@ class FunctionFront:
         headers = _headers(scope)
         status, response_headers, body = await self._answer(scope, headers, receive)
         origin = headers.get("origin")
-        if origin and origin in self.cors_origins:
-            response_headers = {**response_headers, "access-control-allow-origin": origin, "vary": "origin"}
+        if origin and origin in self.cors_origins and scope["method"] != "OPTIONS":
+            response_headers = {
+                **response_headers,
+                "access-control-allow-origin": origin,
+                "access-control-expose-headers": ",".join(CORS_EXPOSE_HEADERS),
+                "vary": "origin",
+            }
         response_headers = {**response_headers, "content-length": str(len(body))}
         if status in {408, 411, 413}:
             response_headers["connection"] = "close"

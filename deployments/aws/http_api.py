@@ -25,14 +25,17 @@ from deployments.aws.config import (
     missing,
 )
 from deployments.aws.function import live_alias
-from deployments.lambda_handler.contract import LIVE_ALIAS
+from deployments.lambda_handler.contract import (
+    CORS_ALLOW_HEADERS,
+    CORS_ALLOW_METHODS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    LIVE_ALIAS,
+    ROUTE_KEYS,
+)
 
-ROUTE_KEYS = ("POST /predict", "GET /schema", "GET /health")
 DEFAULT_STAGE = "$default"
 AUTHORIZATION_TYPES = {"iam": "AWS_IAM", "jwt": "JWT", "none": "NONE"}
-# What a browser may send: JSON, a bearer token, or the headers of a SigV4 signature.
-CORS_HEADERS = ["authorization", "content-type", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
-CORS_MAX_AGE_SECONDS = 600
 # One JSON object per request: who called what, the answer, and how long the function took.
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -124,9 +127,9 @@ def cors_configuration(aws: AwsClients) -> dict[str, Any] | None:
         return None
     return {
         "AllowOrigins": origins,
-        "AllowMethods": ["GET", "POST", "OPTIONS"],
-        "AllowHeaders": CORS_HEADERS,
-        "ExposeHeaders": ["x-request-id"],
+        "AllowMethods": list(CORS_ALLOW_METHODS),
+        "AllowHeaders": list(CORS_ALLOW_HEADERS),
+        "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
         "MaxAge": CORS_MAX_AGE_SECONDS,
     }
 

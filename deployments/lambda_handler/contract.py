@@ -53,6 +53,8 @@ SCHEMA_ROUTE = "GET /schema"
 HEALTH_ROUTE = "GET /health"
 ROUTE_KEYS = (PREDICT_ROUTE, SCHEMA_ROUTE, HEALTH_ROUTE)
 CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_EXPOSE_HEADERS = ("x-request-id",)
+# What a browser may send: JSON, a bearer token, or the headers of a SigV4 signature.
 CORS_ALLOW_HEADERS = (
     "authorization",
     "content-type",
