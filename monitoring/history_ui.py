@@ -28,7 +28,8 @@ import os
 import secrets
 from collections.abc import Callable
 
-from evidently.ui.service.app import get_config, run
+from evidently.ui.service.app import get_config
+from evidently.ui.service.app import run as run_app
 from evidently.ui.service.components.base import AppBuilder, Component, ComponentContext
 from evidently.ui.service.storage.common import EVIDENTLY_SECRET_ENV
 from litestar.config.allowed_hosts import AllowedHostsConfig
@@ -117,7 +118,7 @@ def serve(workspace: str, port: int) -> None:
         else f"read-only ({SECRET_ENV} is unset)"
     )
     print(f"Evidently UI for {workspace} at http://{HOST}:{port}, {writes}", flush=True)  # noqa: T201
-    run(config)
+    run_app(config)
 
 
 def _port(argv: list[str] | None, default: int) -> int:

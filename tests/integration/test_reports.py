@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,7 +22,9 @@ from tests.support.reports import (
     TITLE_SPAN,
     counters,
     dashboard_widgets,
+    data_texts,
     frame,
+    page_data,
 )
 
 pytestmark = pytest.mark.integration
@@ -142,3 +146,27 @@ def test_the_live_quality_report_names_the_model_version_and_window(tmp_path: Pa
     assert counters(title) == [("", f"Live quality of {TITLE_SPAN}")]
     assert snapshot.to_snapshot_model().metadata["report"] == "Live quality"
     assert snapshot.to_snapshot_model().tags == ["report-model", "v3"]
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_ids(item) for key, item in value.items() if key != "id"}
+    if isinstance(value, list):
+        return [_without_ids(item) for item in value]
+    return value
+
+
+def _drawn(html: str) -> list[Any]:
+    """The page's dashboard and details graphs, in that order, without their per-render ids."""
+    data = page_data(html)
+    return [_without_ids(data[name]) for name in sorted(data, key=lambda name: name.startswith("additional"))]
+
+
+def test_the_escaped_page_draws_what_evidentlys_own_page_draws(reference: pd.DataFrame) -> None:
+    snapshot, _ = build_drift_report(
+        frame(400, WEIGHTED_ABOVE, seed=2), reference, SCHEMA, DriftThresholds(), SUBJECT, IMPORTANCE
+    )
+    ours, evidentlys = report_html(snapshot), snapshot.get_html_str(as_iframe=False)
+    assert ">=" in json.dumps(_drawn(evidentlys))  # a test description: "Actual value 0.580 >= 0.150"
+    assert _drawn(ours) == _drawn(evidentlys)
+    assert not set("<>&") & set("".join(data_texts(ours).values()))
