@@ -7,6 +7,12 @@ difference significant once samples are large). Numbers use the normed Wasserste
 the Jensen-Shannon distance. Both measure how far the distributions are, not how sure we
 are that they differ, so the verdict depends on the size of a shift, not on how many rows
 the window happened to hold.
+
+Each report is titled with the compared model version and the window (a heading in the HTML,
+and the snapshot's name, metadata and tags in the workspace). The drift report's headline and
+its one dataset-level test are the verdict's measure against the verdict's threshold
+(`VerdictDriftPreset`), and the verdict reads both drift figures back from the report's
+snapshot, so the HTML, the history and the verdict show the same numbers.
 """
 
 from __future__ import annotations
@@ -20,23 +26,61 @@ import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
 from evidently.core.report import Snapshot
 from evidently.metrics import RowCount, ValueDrift
-from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
+from evidently.presets import ClassificationPreset, DataSummaryPreset, RegressionPreset
 from sklearn.exceptions import UndefinedMetricWarning
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
-from monitoring.evidently_metrics import MonitorValue, WeightedDrift
+from monitoring.decision import DriftMeasure
+from monitoring.evidently_metrics import MonitorValue
+from monitoring.evidently_presets import ReportTitle, VerdictDriftPreset
+from monitoring.window import Window
 
 NUMERIC_METHOD = "wasserstein"
 CATEGORICAL_METHOD = "jensenshannon"
 
 
+_DRIFTED_COLUMNS = "evidently:metric_v2:DriftedColumnsCount"
+_WEIGHTED_DRIFT = "evidently:metric_v2:WeightedDrift"
+_VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
+
+
 @dataclass(frozen=True)
 class DriftThresholds:
-    """Per-column distance thresholds and the drifted-feature share that means 'drift'."""
+    """Per-column distance thresholds, and the verdict's measure with the threshold that means drift."""
 
     numeric: float = 0.2
     categorical: float = 0.2
-    share: float = 0.3
+    drift: float = 0.15  # MLOPS_DRIFT_THRESHOLD: the measure above this is drift
+    measure: DriftMeasure = "weighted"  # MLOPS_DRIFT_MEASURE
+
+
+@dataclass(frozen=True)
+class ReportSubject:
+    """What a report is about: the compared model version and the window."""
+
+    model_name: str
+    model_version: str
+    window: Window
+
+    def title(self, kind: str) -> str:
+        """E.g. `Drift of ames-price v3, window 2026-11-23 10:00 to 2026-11-24 10:00 UTC`."""
+        start, end = self.window.start, self.window.end
+        span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+        return f"{kind} of {self.model_name} v{self.model_version}, window {span}"
+
+    def metadata(self, kind: str) -> dict[str, str]:
+        """The snapshot's metadata: model, version, window bounds (ISO 8601) and report kind."""
+        return {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "window_start": self.window.start.isoformat(),
+            "window_end": self.window.end.isoformat(),
+            "report": kind,
+        }
+
+    def tags(self) -> list[str]:
+        """The snapshot's tags: the model and its version."""
+        return [self.model_name, f"v{self.model_version}"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +101,14 @@ class ColumnDrift:
 
 @dataclass
 class DriftFigures:
-    """The key figures of a drift report."""
+    """The key figures of a drift report, as its snapshot holds them."""
 
     rows: int
     reference_rows: int
     features: list[ColumnDrift]  # the inputs the verdict counts
     prediction: ColumnDrift | None
+    drift_share: float  # share of the verdict's inputs that drifted (DriftedColumnsCount)
+    weighted_drift: float  # importance share of the verdict's inputs that drifted (WeightedDrift)
     missing_share: dict[str, float] = field(default_factory=dict)
     excluded: list[ColumnDrift] = field(default_factory=list)  # monitored, left out of the verdict
 
@@ -71,16 +117,6 @@ class DriftFigures:
         """Drifted inputs of the verdict, most important first."""
         drifted = (c for c in self.features if c.drifted)
         return sorted(drifted, key=lambda c: (c.importance, c.score), reverse=True)
-
-    @property
-    def drift_share(self) -> float:
-        """Share of the verdict's inputs that drifted."""
-        return len(self.drifted) / len(self.features) if self.features else 0.0
-
-    @property
-    def weighted_drift(self) -> float:
-        """Importance share of the verdict's inputs that drifted."""
-        return sum(column.importance for column in self.drifted)
 
 
 def verdict_weights(schema: ServingSchema, importance: dict[str, float] | None) -> dict[str, float]:
@@ -132,15 +168,21 @@ def _definition(schema: ServingSchema, *, with_actual: bool) -> DataDefinition:
     )
 
 
-def _drift_scores(snapshot: Snapshot) -> dict[str, ColumnDrift]:
+def _drift_scores(metrics: list[dict[str, Any]]) -> dict[str, ColumnDrift]:
     scores = {}
-    for metric in snapshot.dict()["metrics"]:
+    for metric in metrics:
         config = metric["config"]
-        if config.get("type") == "evidently:metric_v2:ValueDrift":
+        if config.get("type") == _VALUE_DRIFT:
             scores[config["column"]] = ColumnDrift(
                 config["column"], config["method"], float(metric["value"]), float(config["threshold"])
             )
     return scores
+
+
+def _dataset_drift(metrics: list[dict[str, Any]]) -> tuple[float, float]:
+    """The drifted share and the weighted drift, as the report computed and tested them."""
+    values = {metric["config"]["type"]: metric["value"] for metric in metrics}
+    return float(values[_DRIFTED_COLUMNS]["share"]), float(values[_WEIGHTED_DRIFT])
 
 
 def _value_drift(column: str, schema: ServingSchema, thresholds: DriftThresholds) -> ValueDrift:
@@ -154,6 +196,7 @@ def build_drift_report(
     reference: pd.DataFrame,
     schema: ServingSchema,
     thresholds: DriftThresholds,
+    subject: ReportSubject,
     importance: dict[str, float] | None = None,
     window_values: dict[str, float] | None = None,
 ) -> tuple[Snapshot, DriftFigures]:
@@ -164,6 +207,7 @@ def build_drift_report(
     (estimated and live metrics) go into the snapshot as named values, so the workspace's
     dashboard can plot them over time.
     """
+    kind = "Drift"
     weights = verdict_weights(schema, importance)
     counted = list(weights)
     excluded = [name for name in schema.names if name not in weights]
@@ -173,17 +217,12 @@ def build_drift_report(
     definition = _definition(schema, with_actual=False)
     report = Report(
         [
-            DataDriftPreset(
-                columns=counted,
-                num_method=NUMERIC_METHOD,
-                cat_method=CATEGORICAL_METHOD,
-                num_threshold=thresholds.numeric,
-                cat_threshold=thresholds.categorical,
-                drift_share=thresholds.share,
-            ),
-            WeightedDrift(
+            ReportTitle(subject.title(kind)),
+            VerdictDriftPreset(
                 columns=counted,
                 importance=weights,
+                measure=thresholds.measure,
+                threshold=thresholds.drift,
                 num_method=NUMERIC_METHOD,
                 cat_method=CATEGORICAL_METHOD,
                 num_threshold=thresholds.numeric,
@@ -195,26 +234,36 @@ def build_drift_report(
             *[MonitorValue(name=name, value=value) for name, value in (window_values or {}).items()],
             DataSummaryPreset(columns=[*schema.names, prediction]),
         ],
+        metadata=subject.metadata(kind),
+        tags=subject.tags(),
         include_tests=True,
     )
     snapshot = report.run(
         Dataset.from_pandas(current_data, data_definition=definition),
         Dataset.from_pandas(reference_data, data_definition=definition),
+        name=subject.title(kind),
     )
-    scores = _drift_scores(snapshot)
+    metrics = snapshot.dict()["metrics"]
+    scores = _drift_scores(metrics)
+    drift_share, weighted_drift = _dataset_drift(metrics)
     figures = DriftFigures(
         rows=len(current_data),
         reference_rows=len(reference_data),
         features=[replace(scores[name], importance=weights[name]) for name in counted if name in scores],
         prediction=scores.get(prediction),
+        drift_share=drift_share,
+        weighted_drift=weighted_drift,
         missing_share={name: float(current_data[name].isna().mean()) for name in schema.names},
         excluded=[scores[name] for name in excluded if name in scores],
     )
     return snapshot, figures
 
 
-def build_quality_report(labelled: pd.DataFrame, reference: pd.DataFrame, schema: ServingSchema) -> Snapshot:
+def build_quality_report(
+    labelled: pd.DataFrame, reference: pd.DataFrame, schema: ServingSchema, subject: ReportSubject
+) -> Snapshot:
     """Regression or classification quality of the live model on labelled rows, next to the holdout's."""
+    kind = "Live quality"
     target = schema.target
     current_data = model_frame(labelled, schema, with_actual=True)
     reference_data = model_frame(reference.assign(**{ACTUAL: reference[target]}), schema, with_actual=True)
@@ -226,7 +275,11 @@ def build_quality_report(labelled: pd.DataFrame, reference: pd.DataFrame, schema
     with warnings.catch_warnings():
         # Evidently scores R^2 per bin of the target; a bin of one row only leaves that plot point empty
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return Report([preset]).run(
+        report = Report(
+            [ReportTitle(subject.title(kind)), preset], metadata=subject.metadata(kind), tags=subject.tags()
+        )
+        return report.run(
             Dataset.from_pandas(current_data, data_definition=definition),
             Dataset.from_pandas(reference_data, data_definition=definition),
+            name=subject.title(kind),
         )

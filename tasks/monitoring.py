@@ -37,7 +37,14 @@ from monitoring.quality import (
     quality_drop,
 )
 from monitoring.reader import LogReader, PredictionLogs
-from monitoring.report import DriftFigures, DriftThresholds, build_drift_report, build_quality_report
+from monitoring.report import (
+    DriftFigures,
+    DriftThresholds,
+    ReportSubject,
+    build_drift_report,
+    build_quality_report,
+)
+from monitoring.report_html import report_html
 from monitoring.report_server import report_address
 from monitoring.summary import MonitoringSummary, summary_markdown
 from monitoring.window import Window
@@ -163,11 +170,8 @@ def attach_labels(settings: Settings, model_name: str, logs: PredictionLogs, win
     return join_labels(logs.frame, read_labels(settings.storage, model_name, window))
 
 
-def _save_html(snapshot: Any, url: str) -> str:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "report.html"
-        snapshot.save_html(str(path))
-        return write_bytes(url, path.read_bytes())
+def _save_html(snapshot: Snapshot, url: str) -> str:
+    return write_bytes(url, report_html(snapshot).encode("utf-8"))
 
 
 def report_link(settings: Settings, url: str | None, expires_seconds: int = 7 * 24 * 3600) -> str | None:
@@ -233,13 +237,16 @@ def build_reports(
     thresholds = DriftThresholds(
         numeric=settings.drift_numeric_threshold,
         categorical=settings.drift_categorical_threshold,
-        share=settings.drift_threshold,
+        drift=settings.drift_threshold,
+        measure=settings.drift_measure,
     )
+    subject = ReportSubject(context.model_name, context.version, window)
     snapshot, figures = build_drift_report(
         rows,
         context.reference,
         context.schema,
         thresholds,
+        subject,
         context.importance,
         window_values=quality.window_values(),
     )
@@ -248,7 +255,7 @@ def build_reports(
     quality_url = None
     labelled = labelled_by_version(rows, context.version)
     if len(labelled) >= settings.min_labelled_rows:
-        quality_report = build_quality_report(labelled, context.quality_reference, context.schema)
+        quality_report = build_quality_report(labelled, context.quality_reference, context.schema, subject)
         quality_url = _save_html(quality_report, f"{base}-quality.html")
     get_run_logger().info("Drift report: %s", report_url)
     return figures, snapshot, report_url, quality_url
