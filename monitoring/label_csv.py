@@ -65,7 +65,11 @@ def header_columns(path: Path) -> list[str]:
     if "\0" in text:
         msg = f"{path} is not UTF-8 text (binary data?) ({CSV_FORMAT})"
         raise LabelError(msg)
-    first_line = text.removeprefix("\ufeff").splitlines()[0] if text.strip() else ""
+    lines = text.removeprefix("\ufeff").splitlines()
+    if len(head) < HEAD_BYTES and not "".join(lines[1:]).strip():
+        msg = f"{path} has a header but no labels"
+        raise LabelError(msg)
+    first_line = lines[0] if lines else ""
     names = next(csv.reader([first_line]), [])
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from deployments.lambda_handler.contract import LABEL_FIELDS, ServingSchema
-from monitoring.label_csv import LabelError
+from monitoring.label_csv import LabelError, header_columns
 from monitoring.label_read import LabelReadStats, read_window_labels
 from monitoring.label_rules import LabelRules
 from monitoring.label_upload import DEFAULT_SINCE_HOURS, LabelUpload, store_labels
@@ -115,8 +115,6 @@ def report(upload: LabelUpload, csv_path: str) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Upload a CSV of labels for the configured model."""
     from tasks.errors import run_command
-    from tasks.registry import fetch_bundle
-    from tasks.settings import load_settings
 
     parser = argparse.ArgumentParser(description="Upload ground-truth labels for logged predictions.")
     parser.add_argument("csv", help="CSV with request_id, row (optional) and actual")
@@ -133,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.since_hours <= 0:
             msg = f"--since-hours must be a positive number of hours, got {args.since_hours}"
             raise LabelError(msg)
+        header_columns(Path(args.csv))  # a file that is no labels CSV fails before the registry is asked
+        from tasks.registry import fetch_bundle
+        from tasks.settings import load_settings
+
         settings = load_settings()
         model = args.model or settings.model_name
         with tempfile.TemporaryDirectory() as folder:
