@@ -70,7 +70,7 @@ def test_hostile_objects_and_labels_cost_only_themselves(
         MODEL,
         schema,
     )
-    first = logged_files(storage)[0]
+    first = logged_files(storage / "predictions")[0]
     record = json.loads(first.read_text().splitlines()[0])
     _plant_hostile_logs(first.parent, record, tmp_path / "outside.jsonl")
     stored = next((storage / "labels").rglob("*.jsonl"))
