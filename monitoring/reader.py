@@ -2,8 +2,11 @@
 
 Objects are listed per hour partition of the window only, fetched concurrently in chunks
 (`fs.cat` on many paths: concurrent requests on S3), and each chunk is parsed in one pass
-by Arrow's JSON reader against the model's record schema. A chunk that fails that pass
-is parsed object by object, then line by line, so one bad line costs only its own object.
+by Arrow's JSON reader against the model's record schema. A chunk that fails that pass (a
+line Arrow cannot parse against the schema, a record without a required field, NaN or
+Infinity in any number) is parsed object by object, then line by line, so one bad line costs
+only itself; both passes refuse the same lines. Links and other entries that are not regular
+files are set aside unread (`monitoring.listing`).
 Above the row cap, the rows with the smallest hash of (request id, row) are kept: the same
 window always gives the same sample, whatever order the objects arrive in.
 """
