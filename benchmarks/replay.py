@@ -188,7 +188,7 @@ def replay(
             refused += 1
     traffic.connection.close()
     labels = pd.DataFrame({"request_id": ids, "row": 0, "actual": actuals})
-    upload_labels(labels, storage, model_name, data.spec.task)
+    upload_labels(labels, storage, model_name, schema)
     return Replayed(start, datetime.now(UTC) + timedelta(seconds=1), len(ids), refused)
 
 

@@ -97,7 +97,7 @@ def monitor_model(
     window = Window(start, end) if start and end else Window.last(settings.monitor_window_hours, now)
     context = load_reference(settings, name)
     logs = read_prediction_logs(settings, context, window)
-    rows = attach_labels(settings, name, logs, window)
+    rows, labels = attach_labels(settings, context, logs, window)
     quality = assess_quality(settings, context, rows)
     figures, snapshot, report_url, quality_url = build_reports(settings, context, rows, window, quality)
     verdict = verdict_for(settings, figures, len(rows), quality)
@@ -146,6 +146,7 @@ def monitor_model(
         excluded_features=list(context.schema.monitor_exclude),
         prediction_drift=None if figures is None or figures.prediction is None else figures.prediction.score,
         labelled_rows=int(rows[ACTUAL].notna().sum()),
+        labels_set_aside=labels.set_aside,
         estimated_metrics=quality.estimated,
         live_metrics=quality.live,
         estimation_error=quality.estimation_error,

@@ -51,11 +51,13 @@ def compact_hour(
     fs, path = filesystem(url)
     if fs.exists(path):
         return None
-    keys = reader.raw_objects(hour)
+    listing = reader.raw_listing(hour)  # links and other odd entries are counted, never read
+    keys = listing.files
     if not keys:
         return None
     table, stats = reader.read_keys(keys)
-    metadata = {"bad_lines": stats.bad_lines, "bad_objects": stats.bad_objects, "objects": len(keys)}
+    bad_objects = stats.bad_objects + len(listing.set_aside)
+    metadata = {"bad_lines": stats.bad_lines, "bad_objects": bad_objects, "objects": len(keys)}
     table = table.replace_schema_metadata({b"loopml": json.dumps(metadata).encode()})
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")

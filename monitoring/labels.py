@@ -1,152 +1,148 @@
-"""Ground truth: upload true values for logged predictions, read them back and join them.
+"""Ground truth: upload true values for logged predictions, read a window's back and join them.
 
-Labels are JSON Lines records `{"request_id": ..., "row": ..., "actual": ...}` stored under
-`<storage>/labels/<model>/dt=<upload date>/<upload id>.jsonl`. `row` is the instance's
-index in its request (0 for single-instance requests). A later upload for the same
-(request_id, row) replaces an earlier one.
+Labels are JSON Lines records `{"request_id": ..., "row": ..., "actual": ...}` stored in the
+hour partition of the prediction they belong to,
+`<storage>/labels/<model>/dt=<prediction day>/hour=<HH>/<upload>.jsonl`, so a window reads
+only its own hours' labels. Objects of the older layout, `labels/<model>/dt=<upload
+day>/<upload>.jsonl`, are still read (from the window's first day on). `row` is the
+instance's index in its request (0 for single-instance requests). A later upload for the
+same (request_id, row) replaces an earlier one.
 
 Upload a CSV with columns `request_id`, `row` (optional) and `actual`:
 
-    python -m monitoring.labels labels.csv [--model NAME]
+    python -m monitoring.labels labels.csv [--model NAME] [--since-hours 168]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
-import math
 import tempfile
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from deployments.lambda_handler.contract import LABEL_FIELDS, LABELS_PREFIX, ServingSchema
+from deployments.lambda_handler.contract import LABEL_FIELDS, ServingSchema
+from monitoring.label_csv import LabelError, header_columns
+from monitoring.label_read import LabelReadStats, read_window_labels
+from monitoring.label_rules import LabelRules
+from monitoring.label_upload import DEFAULT_SINCE_HOURS, LabelUpload, store_labels
 from monitoring.window import Window
-from tasks.errors import UserError
-from tasks.storage import filesystem, join_url, write_bytes
 
-
-class LabelError(UserError, ValueError):
-    """A labels file that cannot be used; nothing was uploaded."""
-
-
-def _check(frame: pd.DataFrame, task: str) -> pd.DataFrame:
-    missing = [name for name in ("request_id", "actual") if name not in frame.columns]
-    if missing:
-        msg = f"labels need columns request_id, actual (and optionally row); missing: {', '.join(missing)}"
-        raise LabelError(msg)
-    frame = frame.assign(row=frame["row"] if "row" in frame.columns else 0)[list(LABEL_FIELDS)]
-    if frame["request_id"].isna().any() or frame["actual"].isna().any():
-        rows = frame.index[frame["request_id"].isna() | frame["actual"].isna()][:3].tolist()
-        msg = f"labels have empty request_id or actual (rows {[r + 1 for r in rows]})"
-        raise LabelError(msg)
-    rows = pd.to_numeric(frame["row"], errors="coerce")
-    if rows.isna().any() or (rows < 0).any() or (rows % 1 != 0).any():
-        msg = "label column 'row' must hold non-negative integers"
-        raise LabelError(msg)
-    frame = frame.assign(request_id=frame["request_id"].astype(str), row=rows.astype("int64"))
-    if task == "regression":
-        actual = pd.to_numeric(frame["actual"], errors="coerce")
-        bad = actual.isna() | ~actual.map(lambda v: math.isfinite(v) if pd.notna(v) else False)
-        if bad.any():
-            first = int(bad.to_numpy().nonzero()[0][0])
-            msg = f"label 'actual' must be a finite number (row {first + 1}: {frame['actual'].iloc[first]!r})"
-            raise LabelError(msg)
-        return frame.assign(actual=actual.astype("float64"))
-    return frame.assign(actual=frame["actual"].astype(str))
-
-
-def upload_labels(
-    frame: pd.DataFrame, storage_url: str, model_name: str, task: str, now: datetime | None = None
-) -> str:
-    """Validate labels and store them as one object; return its URL."""
-    checked = _check(frame, task)
-    at = (now or datetime.now(UTC)).astimezone(UTC)
-    url = join_url(
-        storage_url,
-        LABELS_PREFIX,
-        model_name,
-        f"dt={at:%Y-%m-%d}",
-        f"{at:%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl",
-    )
-    lines = (json.dumps(record) for record in checked.to_dict("records"))
-    return write_bytes(url, ("\n".join(lines) + "\n").encode())
-
-
-def _no_labels() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"request_id": pd.Series(dtype=object), "row": pd.Series(dtype="int64"), "actual": []}
-    )
+__all__ = [
+    "LabelError",
+    "LabelReadStats",
+    "join_labels",
+    "read_labels",
+    "read_window_labels",
+    "store_labels",
+    "upload_labels",
+]
 
 
 def read_labels(
-    storage_url: str, model_name: str, window: Window, now: datetime | None = None
+    storage_url: str,
+    model_name: str,
+    window: Window,
+    now: datetime | None = None,
+    schema: ServingSchema | None = None,
 ) -> pd.DataFrame:
-    """Labels uploaded from the window's start until now (labels arrive after predictions)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    fs, _ = filesystem(storage_url)
-    keys: list[str] = []
-    day = window.start.replace(hour=0, minute=0, second=0, microsecond=0)
-    while day <= now:
-        _, prefix = filesystem(join_url(storage_url, LABELS_PREFIX, model_name, f"dt={day:%Y-%m-%d}"))
-        with contextlib.suppress(FileNotFoundError):
-            keys += sorted(path for path in fs.ls(prefix, detail=False) if path.endswith(".jsonl"))
-        day += timedelta(days=1)
-    if not keys:
-        return _no_labels()
-    blobs = fs.cat(keys, on_error="return")
-    frames = []
-    for key in keys:  # upload order: later uploads win
-        blob = blobs.get(key)
-        if isinstance(blob, bytes) and blob.strip():
-            try:
-                frames.append(pd.read_json(io.BytesIO(blob), lines=True, dtype=False))
-            except ValueError:
-                continue  # a corrupt labels object is skipped, the others still count
-    if not frames:
-        return _no_labels()
-    labels = pd.concat(frames, ignore_index=True)
-    labels = labels.dropna(subset=["request_id", "actual"]).assign(
-        row=lambda f: f["row"].fillna(0).astype("int64")
-    )
-    return labels.drop_duplicates(subset=["request_id", "row"], keep="last")[list(LABEL_FIELDS)]
+    """The window's labels (valid ones, later uploads winning); with a schema, `actual` is checked too."""
+    rules = LabelRules(None) if schema is None else LabelRules.for_schema(schema)
+    labels, _ = read_window_labels(storage_url, model_name, window, rules, now=now)
+    return labels
 
 
 def join_labels(logs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """Logged rows with an `actual` column (null where no label has arrived)."""
     if labels.empty:
         return logs.assign(actual=pd.Series([None] * len(logs), dtype=object))
-    return logs.merge(labels, on=["request_id", "row"], how="left")
+    return logs.merge(labels[list(LABEL_FIELDS)], on=["request_id", "row"], how="left")
+
+
+def _schema_for(schema_or_task: ServingSchema | str) -> ServingSchema:
+    if isinstance(schema_or_task, ServingSchema):
+        return schema_or_task
+    if schema_or_task != "regression":
+        msg = "classification labels are checked against the classes: pass the model's ServingSchema"
+        raise ValueError(msg)
+    return ServingSchema(task="regression", target="", features=())
+
+
+def upload_labels(
+    frame: pd.DataFrame,
+    storage_url: str,
+    model_name: str,
+    schema_or_task: ServingSchema | str,
+    now: datetime | None = None,
+    since_hours: int = DEFAULT_SINCE_HOURS,
+) -> str:
+    """Store a frame of labels, checked as the command checks a CSV; return where labels live.
+
+    All or nothing: a frame with any label the command would refuse stores nothing (LabelError
+    names the reasons), since a program that builds its labels should build them right.
+    """
+    with tempfile.TemporaryDirectory(prefix="labels-") as folder:
+        path = Path(folder) / "labels.csv"
+        frame.to_csv(path, index=False)
+        upload = store_labels(
+            path,
+            storage_url,
+            model_name,
+            _schema_for(schema_or_task),
+            since_hours=since_hours,
+            now=now,
+            all_or_nothing=True,
+        )
+    return upload.location
+
+
+def report(upload: LabelUpload, csv_path: str) -> list[str]:
+    """What an upload did, in a few lines: stored, refused by reason, and where each went."""
+    first, last = (partition.split("/", 2)[-1] for partition in (upload.partitions[0], upload.partitions[-1]))
+    span = first if first == last else f"{first} .. {last}"
+    stored = (
+        f"stored {upload.stored} of {upload.rows} labels from {csv_path} in {len(upload.partitions)} "
+        f"prediction-hour partitions under {upload.location}/ ({span})"
+    )
+    lines = [stored]
+    if upload.refused.total:
+        lines.append(f"refused {upload.refused.total}: {upload.refused.text()}")
+        lines.append(f"refused labels (first {len(upload.refused.sample)}): {upload.refused_sample_url}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     """Upload a CSV of labels for the configured model."""
-    from tasks.errors import UsageError, run_command
-    from tasks.registry import fetch_bundle
-    from tasks.settings import load_settings
+    from tasks.errors import run_command
 
     parser = argparse.ArgumentParser(description="Upload ground-truth labels for logged predictions.")
     parser.add_argument("csv", help="CSV with request_id, row (optional) and actual")
     parser.add_argument("--model", help="model name (default: MLOPS_MODEL_NAME)")
+    parser.add_argument(
+        "--since-hours",
+        type=int,
+        default=DEFAULT_SINCE_HOURS,
+        help=f"match labels to predictions logged this many hours back (default {DEFAULT_SINCE_HOURS})",
+    )
     args = parser.parse_args(argv)
 
     def upload() -> None:
+        if args.since_hours <= 0:
+            msg = f"--since-hours must be a positive number of hours, got {args.since_hours}"
+            raise LabelError(msg)
+        header_columns(Path(args.csv))  # a file that is no labels CSV fails before the registry is asked
+        from tasks.registry import fetch_bundle
+        from tasks.settings import load_settings
+
         settings = load_settings()
         model = args.model or settings.model_name
         with tempfile.TemporaryDirectory() as folder:
             bundle, _ = fetch_bundle(settings.tracking_uri, model, None, Path(folder))
-            task = ServingSchema.load(bundle).task
-        try:
-            frame = pd.read_csv(args.csv, dtype={"request_id": str})
-        except FileNotFoundError:
-            msg = f"no such labels file: {args.csv}"
-            raise UsageError(msg) from None
-        url = upload_labels(frame, settings.storage, model, task)
-        print(f"uploaded {len(frame)} labels to {url}")  # noqa: T201
+            schema = ServingSchema.load(bundle)
+        result = store_labels(Path(args.csv), settings.storage, model, schema, since_hours=args.since_hours)
+        for line in report(result, args.csv):
+            print(line)  # noqa: T201
 
     run_command(upload)
 

@@ -2,8 +2,11 @@
 
 Objects are listed per hour partition of the window only, fetched concurrently in chunks
 (`fs.cat` on many paths: concurrent requests on S3), and each chunk is parsed in one pass
-by Arrow's JSON reader against the model's record schema. A chunk that fails that pass
-is parsed object by object, then line by line, so one bad line costs only its own object.
+by Arrow's JSON reader against the model's record schema. A chunk that fails that pass (a
+line Arrow cannot parse against the schema, a record without a required field, NaN or
+Infinity in any number) is parsed object by object, then line by line, so one bad line costs
+only itself; both passes refuse the same lines. Links and other entries that are not regular
+files are set aside unread (`monitoring.listing`).
 Above the row cap, the rows with the smallest hash of (request id, row) are kept: the same
 window always gives the same sample, whatever order the objects arrive in.
 """
@@ -24,61 +27,40 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from deployments.lambda_handler.contract import (
-    BATCH,
     COMPACTED_PREFIX,
+    PREDICTION,
     PROBABILITIES,
     PROBABILITY,
     REQUIRED_FIELDS,
-    SMOKE_PREFIX,
-    SOURCE,
     ServingSchema,
     compacted_key,
     hour_partition,
 )
-from monitoring.records import BadRecordError, feature_types, parse_line, record_schema
+from monitoring.listing import Listing, list_partition
+from monitoring.log_tables import (
+    batch_rows,
+    drop_smoke_tests,
+    stats_from_metadata,
+    with_valid_times,
+    within,
+)
+from monitoring.read_stats import QUARANTINE_TEXT_CHARS, BadLine, ReadStats
+from monitoring.records import (
+    NON_FINITE,
+    TOO_DEEP,
+    BadRecordError,
+    feature_types,
+    non_finite_rows,
+    parse_line,
+    record_schema,
+)
 from monitoring.window import Window
 from tasks.storage import filesystem, join_url, s3_client, to_url, write_bytes
 
 CHUNK_OBJECTS = 256
 S3_FETCH_THREADS = 16
-UTC_TIME = pa.timestamp("us", tz="UTC")
-QUARANTINE_SAMPLES = 100
-QUARANTINE_TEXT_CHARS = 2000
-
-
-@dataclass
-class BadLine:
-    """A line set aside, with where it came from and why."""
-
-    object_key: str
-    line: int
-    reason: str
-    text: str
-
-
-@dataclass
-class ReadStats:
-    """What a read saw: objects, rows, and what was set aside."""
-
-    objects: int = 0
-    rows: int = 0
-    bad_lines: int = 0
-    bad_objects: int = 0
-    compacted_hours: int = 0
-    rows_before_sampling: int = 0
-    batch_rows: int = 0
-    samples: list[BadLine] = field(default_factory=list)
-
-    @property
-    def sampled(self) -> bool:
-        """Whether the row cap cut the window down."""
-        return self.rows_before_sampling > self.rows
-
-    def add_bad(self, bad: list[BadLine]) -> None:
-        """Count bad lines and keep the first ones as samples."""
-        self.bad_lines += len(bad)
-        room = QUARANTINE_SAMPLES - len(self.samples)
-        self.samples.extend(bad[: max(room, 0)])
+FLAT_REQUIRED = ("request_id", "row", "timestamp", "model_version", PREDICTION)
+__all__ = ["BadLine", "LogReader", "PredictionLogs", "ReadStats"]
 
 
 @dataclass
@@ -127,40 +109,36 @@ class LogReader:
         self.include_batch = include_batch
         self.types = feature_types(schema)
         self.arrow_schema = record_schema(schema)
-        self.fs, _ = filesystem(self.root)
+        self.fs, self.root_path = filesystem(self.root)
         self._s3 = s3_client() if self.root.startswith("s3://") else None
         self.positive_class = schema.positive_class
 
     # listing -----------------------------------------------------------------------------
 
-    def _ls(self, url: str) -> list[str]:
-        _, path = filesystem(url)
-        try:
-            return sorted(self.fs.ls(path, detail=False))
-        except FileNotFoundError:
-            return []
+    def raw_listing(self, hour: datetime) -> Listing:
+        """One hour's JSON Lines objects (`.partial` files excluded), and the entries set aside unread."""
+        return list_partition(self.fs, self.root_path, hour_partition(self.model, hour), ".jsonl")
 
     def raw_objects(self, hour: datetime) -> list[str]:
         """The complete JSON Lines objects of one hour (temporary `.partial` files excluded)."""
-        return [
-            path
-            for path in self._ls(raw_partition(self.root, self.model, hour))
-            if path.endswith(".jsonl") and not path.rsplit("/", 1)[-1].startswith(".")
-        ]
+        return self.raw_listing(hour).files
 
-    def compacted_hours(self, window: Window) -> dict[datetime, str]:
-        """Compacted hours of the window's days (one listing per day)."""
+    def compacted_hours(self, window: Window) -> tuple[dict[datetime, str], list[BadLine]]:
+        """Compacted hours of the window's days (one listing per day), and entries set aside unread."""
         found: dict[datetime, str] = {}
+        set_aside: list[BadLine] = []
         wanted = set(window.hours())
         for day in window.days():
-            prefix = join_url(self.root, COMPACTED_PREFIX, self.model, f"dt={day:%Y-%m-%d}")
-            for path in self._ls(prefix):
+            relative = f"{COMPACTED_PREFIX}/{self.model}/dt={day:%Y-%m-%d}"
+            listing = list_partition(self.fs, self.root_path, relative, ".parquet")
+            set_aside += [BadLine(path, 0, reason, "") for path, reason in listing.set_aside]
+            for path in listing.files:
                 name = path.rsplit("/", 1)[-1]
-                if name.startswith("hour=") and name.endswith(".parquet"):
+                if name.startswith("hour=") and name[5:7].isdigit() and int(name[5:7]) < 24:  # noqa: PLR2004
                     hour = day.replace(hour=int(name[5:7]))
                     if hour in wanted:
                         found[hour] = path
-        return found
+        return found, set_aside
 
     # parsing -----------------------------------------------------------------------------
 
@@ -176,23 +154,54 @@ class LogReader:
             if table.column(key).null_count:
                 msg = f"a record has no {key}"
                 raise BadRecordError(msg)
+        if non_finite_rows(table) is not None:
+            raise BadRecordError(NON_FINITE)
         return table
 
-    def _parse_object(self, key: str, blob: bytes) -> tuple[list[dict[str, Any]], list[BadLine]]:
-        records, bad = [], []
+    def _parse_object(self, key: str, blob: bytes) -> tuple[list[pa.Table], list[BadLine]]:
+        """Line by line: the valid records of one object as tables, and its bad lines."""
+        records: list[tuple[int, bytes, dict[str, Any]]] = []
+        tables: list[pa.Table] = []
+        bad: list[BadLine] = []
         lines = blob.split(b"\n")
         truncated = not blob.endswith(b"\n")
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                records.append(parse_line(line, self.schema, self.types))
+                records.append((number, line, parse_line(line, self.schema, self.types)))
+                continue
             except BadRecordError as error:
-                last = number == len(lines)
-                reason = "truncated object" if truncated and last else str(error)
-                text = line[:QUARANTINE_TEXT_CHARS].decode("utf-8", "replace")
-                bad.append(BadLine(key, number, reason, text))
-        return records, bad
+                reason = str(error)
+            if reason == TOO_DEEP:  # Arrow's parser takes deeper nesting: give the fast path's verdict
+                try:
+                    tables.append(self._fast_parse(line + b"\n"))
+                    continue
+                except (pa.ArrowInvalid, BadRecordError):
+                    pass
+            reason = "truncated object" if truncated and number == len(lines) else reason
+            bad.append(BadLine(key, number, reason, _text(line)))
+        tables += self._records_table(key, records, bad)
+        return tables, bad
+
+    def _records_table(
+        self, key: str, records: list[tuple[int, bytes, dict[str, Any]]], bad: list[BadLine]
+    ) -> list[pa.Table]:
+        """Checked records as Arrow; a record Arrow still cannot take (say, a lone surrogate) is set aside."""
+        if not records:
+            return []
+        try:
+            return [pa.Table.from_pylist([record for _, _, record in records], schema=self.arrow_schema)]
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            pass
+        tables = []
+        for number, line, record in records:
+            try:
+                tables.append(pa.Table.from_pylist([record], schema=self.arrow_schema))
+            except (pa.ArrowException, ValueError, TypeError, OverflowError) as error:
+                reason = f"a value does not fit the record schema: {str(error)[:200]}"
+                bad.append(BadLine(key, number, reason, _text(line)))
+        return tables
 
     def parse_objects(self, blobs: dict[str, bytes | Exception]) -> tuple[pa.Table, ReadStats]:
         """Parse fetched objects into one flat table; set unreadable objects and bad lines aside."""
@@ -217,12 +226,11 @@ class LogReader:
                 continue
             except (pa.ArrowInvalid, BadRecordError):
                 pass
-            records, bad = self._parse_object(key, blob)
+            parsed, bad = self._parse_object(key, blob)
             if bad:
                 stats.bad_objects += int(any(item.reason == "truncated object" for item in bad))
                 stats.add_bad(bad)
-            if records:
-                tables.append(pa.Table.from_pylist(records, schema=self.arrow_schema))
+            tables += parsed
         table = pa.concat_tables(tables) if tables else self.arrow_schema.empty_table()
         return self._flatten(table), stats
 
@@ -271,7 +279,7 @@ class LogReader:
         for start in range(0, len(keys), CHUNK_OBJECTS):
             table, stats = self.parse_objects(self.fetch(keys[start : start + CHUNK_OBJECTS]))
             tables.append(table)
-            _merge(total, stats)
+            total.merge(stats)
         table = pa.concat_tables(tables) if tables else self._flatten(self.arrow_schema.empty_table())
         return table, total
 
@@ -279,21 +287,19 @@ class LogReader:
         """Every valid row logged in the window (capped), plus what was set aside."""
         stats = ReadStats()
         kept: pa.Table | None = None
-        compacted = self.compacted_hours(window)
-        stats.compacted_hours = len(compacted)
+        compacted, set_aside = self.compacted_hours(window)
+        stats.add_bad_objects(set_aside)
         for hour in window.hours():
-            if hour in compacted:
-                with self.fs.open(compacted[hour], "rb") as handle:
-                    parquet = pq.read_table(handle)
-                table, hour_stats = parquet, _stats_from_metadata(parquet)
+            table = self._read_compacted(compacted[hour], stats) if hour in compacted else None
+            if table is None:
+                table = self._read_raw(hour, stats)
             else:
-                table, hour_stats = self.read_keys(self.raw_objects(hour))
-            _merge(stats, hour_stats)
-            table = _with_valid_times(table, stats)
+                stats.compacted_hours += 1
+            table = with_valid_times(table, stats)
             if not window.covers_whole(hour):
-                table = _within(table, window)
-            table = _drop_smoke_tests(table)
-            batch = _batch_rows(table)
+                table = within(table, window)
+            table = drop_smoke_tests(table)
+            batch = batch_rows(table)
             stats.batch_rows += int(pc.sum(batch).as_py() or 0)
             if not self.include_batch:
                 table = table.filter(pc.invert(batch))
@@ -303,10 +309,51 @@ class LogReader:
             if kept.num_rows > 2 * self.row_cap:
                 kept = self._cap(kept)
         if kept is None:
-            kept = _with_valid_times(self._flatten(self.arrow_schema.empty_table()), stats)
+            kept = with_valid_times(self._flatten(self.arrow_schema.empty_table()), stats)
         kept = self._cap(kept)
         stats.rows = kept.num_rows
         return PredictionLogs(kept, stats)  # in hour, then object-key order: the same on every read
+
+    def _read_raw(self, hour: datetime, stats: ReadStats) -> pa.Table:
+        listing = self.raw_listing(hour)
+        stats.add_bad_objects([BadLine(path, 0, reason, "") for path, reason in listing.set_aside])
+        table, hour_stats = self.read_keys(listing.files)
+        stats.merge(hour_stats)
+        return table
+
+    def _read_compacted(self, path: str, stats: ReadStats) -> pa.Table | None:
+        """A compacted hour's rows; None (the raw hour is read instead) when the copy is unusable."""
+        try:
+            with self.fs.open(path, "rb") as handle:
+                table = pq.read_table(handle)
+            part = stats_from_metadata(table)
+            self._check_compacted(table)
+        except Exception as error:  # noqa: BLE001 - a corrupt or foreign copy costs only itself
+            reason = f"unreadable compacted object: {str(error)[:200]}"
+            stats.add_bad_objects([BadLine(path, 0, reason, "")])
+            return None
+        stats.merge(part)
+        bad = non_finite_rows(table)  # copies compacted before every parse checked for NaN and Infinity
+        if bad is None:
+            return table
+        rows = table.filter(bad).select(["request_id", "row"]).to_pylist()
+        stats.add_bad([BadLine(path, 0, NON_FINITE, json.dumps(row)) for row in rows])
+        return table.filter(pc.invert(bad))
+
+    def _check_compacted(self, table: pa.Table) -> None:
+        """A compacted copy must hold the record columns with their types (timestamps may be parsed)."""
+        expected = self._flatten(self.arrow_schema.empty_table()).schema
+        missing = [name for name in FLAT_REQUIRED if name not in table.column_names]
+        if missing:
+            msg = f"no column {missing[0]}"
+            raise ValueError(msg)
+        for name in set(expected.names) & set(table.column_names):
+            kind = table.schema.field(name).type
+            if kind != expected.field(name).type and not (
+                name == "timestamp" and pa.types.is_timestamp(kind)
+            ):
+                msg = f"column {name} is {kind}, not {expected.field(name).type}"
+                raise ValueError(msg)
 
     def _cap(self, table: pa.Table) -> pa.Table:
         if table.num_rows <= self.row_cap:
@@ -339,56 +386,5 @@ class LogReader:
         return write_bytes(url, ("\n".join(lines) + "\n").encode())
 
 
-def _merge(total: ReadStats, part: ReadStats) -> None:
-    total.objects += part.objects
-    total.bad_objects += part.bad_objects
-    total.bad_lines += part.bad_lines
-    room = QUARANTINE_SAMPLES - len(total.samples)
-    total.samples.extend(part.samples[: max(room, 0)])
-
-
-def _stats_from_metadata(table: pa.Table) -> ReadStats:
-    metadata = json.loads((table.schema.metadata or {}).get(b"loopml", b"{}"))
-    return ReadStats(
-        objects=0,
-        bad_lines=int(metadata.get("bad_lines", 0)),
-        bad_objects=int(metadata.get("bad_objects", 0)),
-    )
-
-
-def _with_valid_times(table: pa.Table, stats: ReadStats) -> pa.Table:
-    """Turn the timestamp column into UTC times; rows whose time does not parse are set aside."""
-    column = table.column("timestamp")
-    if pa.types.is_timestamp(column.type):
-        return table
-    try:
-        times = pc.cast(column, UTC_TIME)
-    except pa.ArrowInvalid:  # some value is not ISO 8601: find which, row by row
-        text = pd.Series(column.to_pylist(), dtype=object)
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-        invalid = parsed.isna().to_numpy()
-        rows = table.filter(pa.array(invalid)).select(["request_id", "row", "timestamp"]).to_pylist()
-        reason = "timestamp is not ISO 8601"
-        stats.add_bad([BadLine(row["request_id"], row["row"], reason, json.dumps(row)) for row in rows])
-        table = table.filter(pa.array(~invalid))
-        times = pa.array(parsed[~invalid], type=UTC_TIME)
-    return table.set_column(table.schema.get_field_index("timestamp"), "timestamp", times)
-
-
-def _within(table: pa.Table, window: Window) -> pa.Table:
-    times = table.column("timestamp")
-    start = pa.scalar(window.start, type=UTC_TIME)
-    end = pa.scalar(window.end, type=UTC_TIME)
-    return table.filter(pc.and_(pc.greater_equal(times, start), pc.less(times, end)))
-
-
-def _batch_rows(table: pa.Table) -> pa.ChunkedArray:
-    """Which rows batch scoring logged (records without a `source` are online traffic)."""
-    if SOURCE not in table.column_names:
-        return pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])
-    return pc.fill_null(pc.equal(table.column(SOURCE), BATCH), fill_value=False)
-
-
-def _drop_smoke_tests(table: pa.Table) -> pa.Table:
-    smoke = pc.starts_with(table.column("request_id"), SMOKE_PREFIX)
-    return table.filter(pc.invert(smoke)) if pc.any(smoke).as_py() else table
+def _text(line: bytes) -> str:
+    return line[:QUARANTINE_TEXT_CHARS].decode("utf-8", "replace")

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from deployments.lambda_handler.contract import (
     PREDICTION,
@@ -15,6 +16,10 @@ from deployments.lambda_handler.contract import (
     SOURCE,
     ServingSchema,
 )
+
+INT64_MAX = 2**63 - 1
+NON_FINITE = "a number is not finite (NaN or Infinity)"
+TOO_DEEP = "not valid JSON: nested too deeply for the JSON parser"
 
 
 class BadRecordError(ValueError):
@@ -45,11 +50,40 @@ def record_schema(schema: ServingSchema) -> pa.Schema:
     return pa.schema(fields)
 
 
+def non_finite_rows(table: pa.Table) -> pa.Array | None:
+    """Which rows hold a NaN or an infinity in any float column (nested ones too); None if none do.
+
+    Arrow's JSON reader takes `NaN` and `Infinity` as numbers, and older compacted hours may
+    hold them, so every parse checks its float columns here.
+    """
+    flat = table
+    while any(pa.types.is_struct(column.type) for column in flat.columns):
+        flat = flat.flatten()
+    bad: pa.Array | None = None
+    for column in flat.columns:
+        if not pa.types.is_floating(column.type):
+            continue
+        column_bad = pc.fill_null(pc.invert(pc.is_finite(column)), fill_value=False)
+        if pc.any(column_bad).as_py():
+            bad = column_bad if bad is None else pc.or_(bad, column_bad)
+    return None if bad is None else pa.array(bad.to_numpy(zero_copy_only=False))
+
+
+def finite_number(value: Any) -> bool:
+    """A JSON number (not a boolean) that is finite, however large the integer."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def _check_feature(name: str, value: Any, kind: pa.DataType) -> None:
     if value is None:
         return
     if kind == pa.float64():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not finite_number(value):
             msg = f"feature {name!r} is not a finite number"
             raise BadRecordError(msg)
     elif not isinstance(value, str):
@@ -57,18 +91,37 @@ def _check_feature(name: str, value: Any, kind: pa.DataType) -> None:
         raise BadRecordError(msg)
 
 
-def _check_prediction(prediction: Any, task: str) -> None:
-    if task != "regression":
-        if not isinstance(prediction, str):
-            msg = "prediction must be a class label"
+def _check_prediction(record: dict[str, Any], schema: ServingSchema) -> None:
+    prediction = record[PREDICTION]
+    if schema.task == "regression":
+        if not finite_number(prediction):
+            msg = "prediction must be a finite number"
             raise BadRecordError(msg)
         return
-    if (
-        isinstance(prediction, bool)
-        or not isinstance(prediction, int | float)
-        or not math.isfinite(prediction)
-    ):
-        msg = "prediction must be a finite number"
+    if not isinstance(prediction, str):
+        msg = "prediction must be a class label"
+        raise BadRecordError(msg)
+    probabilities = record.get(PROBABILITIES)
+    if probabilities is None:
+        return
+    if not isinstance(probabilities, dict):
+        msg = "probabilities must be an object"
+        raise BadRecordError(msg)
+    for name in schema.classes:
+        value = probabilities.get(name)
+        if value is not None and not finite_number(value):
+            msg = f"probability of {name!r} is not a finite number"
+            raise BadRecordError(msg)
+
+
+def _check_optional(record: dict[str, Any]) -> None:
+    for key in ("model_name", SOURCE):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            msg = f"{key} must be a string"
+            raise BadRecordError(msg)
+    latency = record.get("latency_ms")
+    if latency is not None and not finite_number(latency):
+        msg = "latency_ms must be a finite number"
         raise BadRecordError(msg)
 
 
@@ -76,6 +129,8 @@ def parse_line(line: bytes, schema: ServingSchema, types: dict[str, pa.DataType]
     """Parse and check one line; raise BadRecordError saying what is wrong."""
     try:
         record = json.loads(line)
+    except RecursionError:
+        raise BadRecordError(TOO_DEEP) from None
     except ValueError:
         msg = "not valid JSON"
         raise BadRecordError(msg) from None
@@ -89,10 +144,12 @@ def parse_line(line: bytes, schema: ServingSchema, types: dict[str, pa.DataType]
     if not isinstance(record["request_id"], str) or not isinstance(record["timestamp"], str):
         msg = "request_id and timestamp must be strings"
         raise BadRecordError(msg)
-    if isinstance(record["row"], bool) or not isinstance(record["row"], int):
-        msg = "row must be an integer"
+    row = record["row"]
+    if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row <= INT64_MAX:
+        msg = "row must be a non-negative integer"
         raise BadRecordError(msg)
-    _check_prediction(record[PREDICTION], schema.task)
+    _check_prediction(record, schema)
+    _check_optional(record)
     if not isinstance(record["features"], dict):
         msg = "features must be an object"
         raise BadRecordError(msg)

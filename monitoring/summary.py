@@ -38,6 +38,7 @@ class MonitoringSummary(BaseModel):
     excluded_features: list[str] = []  # monitored, left out of the verdict (monitor_exclude)
     prediction_drift: float | None
     labelled_rows: int
+    labels_set_aside: dict[str, int] = {}  # stored labels the read skipped, by reason
     estimated_metrics: dict[str, float] = {}  # without labels: DLE (regression) or CBPE (classification)
     live_metrics: dict[str, float]  # from the labelled rows the compared champion answered
     estimation_error: dict[str, float] = {}  # estimated minus realized, on the same labelled rows
@@ -90,6 +91,14 @@ def _quality_rows(summary: MonitoringSummary) -> list[str]:
     return lines
 
 
+def _labels_set_aside(summary: MonitoringSummary) -> list[str]:
+    """The table row of stored labels the read skipped, when there were any."""
+    if not summary.labels_set_aside:
+        return []
+    counts = ", ".join(f"{count} {reason}" for reason, count in summary.labels_set_aside.items())
+    return [f"| labels set aside | {counts} |"]
+
+
 def summary_markdown(summary: MonitoringSummary) -> str:
     """The Prefect UI artifact: verdict, what served the window, figures, drifted features, links."""
     verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
@@ -122,6 +131,7 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         f"| batch-scored rows | {summary.batch_rows}, {batch} |",
         f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",
         f"| labelled rows | {summary.labelled_rows} |",
+        *_labels_set_aside(summary),
         *_quality_rows(summary),
     ]
     if summary.drifted_features:

@@ -17,6 +17,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from deployments.lambda_handler.contract import (
+    ACTUAL,
     HOLDOUT_FILE,
     IMPORTANCE_FILE,
     METADATA_FILE,
@@ -28,7 +29,9 @@ from monitoring.compaction import compact_closed_hours
 from monitoring.decision import Evidence, Policy, Verdict, decide
 from monitoring.estimation import fit_estimator
 from monitoring.history import add_snapshot, workspace_url
-from monitoring.labels import join_labels, read_labels
+from monitoring.label_read import LabelReadStats, quarantine_labels, read_window_labels
+from monitoring.label_rules import LabelRules
+from monitoring.labels import join_labels
 from monitoring.quality import (
     estimated_quality,
     estimation_error,
@@ -165,9 +168,34 @@ def read_live_version(settings: Settings, model_name: str) -> str | None:
 
 
 @task(cache_policy=NO_CACHE)
-def attach_labels(settings: Settings, model_name: str, logs: PredictionLogs, window: Window) -> pd.DataFrame:
-    """The window's rows with ground truth joined where it has arrived."""
-    return join_labels(logs.frame, read_labels(settings.storage, model_name, window))
+def attach_labels(
+    settings: Settings, context: ModelContext, logs: PredictionLogs, window: Window
+) -> tuple[pd.DataFrame, LabelReadStats]:
+    """The window's rows with ground truth joined where it has arrived, and what the label read set aside.
+
+    Only the label partitions of the window's hours are read (and older-layout objects), and
+    only labels of the window's requests are kept; labels that fail the checks are counted.
+    """
+    rules = LabelRules.for_schema(context.schema)
+    labels, stats = read_window_labels(
+        settings.storage, context.model_name, window, rules, request_ids=logs.table.column("request_id")
+    )
+    rows = join_labels(logs.frame, labels)
+    logger = get_run_logger()
+    logger.info(
+        "Labelled %d of %d rows (%d labels of the window's requests in %d objects)",
+        int(rows[ACTUAL].notna().sum()),
+        len(rows),
+        stats.labels,
+        stats.objects,
+    )
+    if stats.set_aside:
+        logger.warning(
+            "Set aside labels: %s; sample in %s",
+            ", ".join(f"{count} {reason}" for reason, count in sorted(stats.set_aside.items())),
+            quarantine_labels(settings.storage, context.model_name, window, stats),
+        )
+    return rows, stats
 
 
 def _save_html(snapshot: Snapshot, url: str) -> str:

@@ -92,9 +92,14 @@ BATCH = "batch"
 SOURCES = (ONLINE, BATCH)
 REQUIRED_FIELDS = ("request_id", "row", "timestamp", "model_version", PREDICTION, "features")
 
-# --- ground truth (labels/<model>/dt=<upload day>/<upload>.jsonl) --------------------------
+# --- ground truth (labels/<model>/dt=<prediction day>/hour=<HH>/<upload>.jsonl) -------------
+# Each label sits in the hour partition of the prediction it belongs to, so a window reads only
+# the labels of its own requests. Objects of the older layout, `labels/<model>/dt=<upload
+# day>/<upload>.jsonl`, are still read. Upload names start with the upload time, so names in one
+# partition sort in upload order (a later label for the same request row replaces an earlier one).
 LABEL_FIELDS = ("request_id", "row", "actual")
 ACTUAL = "actual"  # the true value of a logged row, joined onto it by (request_id, row)
+LABEL_UPLOAD_TIME = "%Y%m%dT%H%M%S%fZ"  # how an upload's object name starts
 
 # --- storage layout under the storage root ------------------------------------------------
 PREDICTIONS_PREFIX = "predictions"
@@ -116,6 +121,11 @@ def hour_partition(model_name: str, hour: datetime) -> str:
 def prediction_key(model_name: str, request_id: str, at: datetime) -> str:
     """`predictions/<model>/dt=YYYY-MM-DD/hour=HH/<request-id>.jsonl` under the storage root."""
     return f"{hour_partition(model_name, at)}/{request_id}.jsonl"
+
+
+def label_partition(model_name: str, hour: datetime) -> str:
+    """`labels/<model>/dt=YYYY-MM-DD/hour=HH`: the labels of the predictions logged in that hour."""
+    return f"{LABELS_PREFIX}/{model_name}/dt={hour:%Y-%m-%d}/hour={hour:%H}"
 
 
 def compacted_key(model_name: str, hour: datetime) -> str:

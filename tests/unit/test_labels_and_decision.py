@@ -1,51 +1,12 @@
-"""Ground-truth labels, the drift verdict and the retrain guard."""
+"""The drift verdict and the retrain guard."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
-import pytest
-
 from monitoring.decision import Evidence, Policy, decide
-from monitoring.labels import LabelError, join_labels, read_labels, upload_labels
 from monitoring.retrain_guard import check_guard, last_trigger, record_trigger
-from monitoring.window import Window
-
-
-def test_labels_round_trip_and_later_uploads_win(tmp_path: Path) -> None:
-    root = tmp_path.as_uri()
-    upload_labels(pd.DataFrame({"request_id": ["a", "b"], "actual": [100.0, 200.0]}), root, "m", "regression")
-    upload_labels(pd.DataFrame({"request_id": ["b"], "row": [0], "actual": [250.0]}), root, "m", "regression")
-    labels = read_labels(root, "m", Window.last(1))
-    assert labels.set_index("request_id")["actual"].to_dict() == {"a": 100.0, "b": 250.0}
-    logs = pd.DataFrame({"request_id": ["a", "b", "c"], "row": [0, 0, 0], "prediction": [1.0, 2.0, 3.0]})
-    joined = join_labels(logs, labels)
-    assert joined["actual"].tolist()[:2] == [100.0, 250.0]
-    assert pd.isna(joined["actual"].iloc[2])
-
-
-@pytest.mark.parametrize(
-    ("frame", "message"),
-    [
-        (pd.DataFrame({"request_id": ["a"]}), "missing: actual"),
-        (pd.DataFrame({"id": ["a"], "actual": [1]}), "missing: request_id"),
-        (
-            pd.DataFrame({"request_id": ["a"], "actual": ["cheap"]}),
-            "must be a finite number \\(row 1: 'cheap'\\)",
-        ),
-        (pd.DataFrame({"request_id": ["a"], "row": [-1], "actual": [1.0]}), "non-negative integers"),
-        (pd.DataFrame({"request_id": [None], "actual": [1.0]}), "empty request_id or actual"),
-    ],
-)
-def test_bad_label_files_are_refused_and_nothing_is_written(
-    tmp_path: Path, frame: pd.DataFrame, message: str
-) -> None:
-    with pytest.raises(LabelError, match=message):
-        upload_labels(frame, tmp_path.as_uri(), "m", "regression")
-    assert not any(tmp_path.rglob("*.jsonl"))
-
 
 WEIGHTED = Policy(min_rows=100, drift_measure="weighted", drift_threshold=0.15, max_quality_drop=0.2)
 SHARE = Policy(min_rows=100, drift_measure="share", drift_threshold=0.15, max_quality_drop=0.2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -218,3 +219,104 @@ def test_batch_rows_are_counted_apart_and_left_out_unless_included(
         everything = LogReader(storage.as_uri(), MODEL, schema, include_batch=True).read(window)
         assert (len(everything.frame), everything.stats.batch_rows) == (10, 4)
         assert (everything.frame["source"] == "batch").sum() == 4
+
+
+def _hostile_lines(record: dict) -> dict[str, str]:
+    """Lines the handler never writes, each with the reason the reader must give."""
+    return {
+        "[" * 100_000 + "]" * 100_000: "not valid JSON",
+        json.dumps(
+            {**record, "request_id": "inf", "prediction": float("inf")}
+        ): "prediction must be a finite number",
+        json.dumps(
+            {**record, "request_id": "nan", "features": {**record["features"], "gr_liv_area": float("nan")}}
+        ): ("feature 'gr_liv_area' is not a finite number"),
+        json.dumps(
+            {**record, "request_id": "lat", "latency_ms": float("-inf")}
+        ): "latency_ms must be a finite number",
+        json.dumps({**record, "request_id": "big", "row": 10**30}): "row must be a non-negative integer",
+        json.dumps({**record, "request_id": "name", "model_name": 5}): "model_name must be a string",
+        json.dumps({**record, "request_id": "\ud800"}): "a value does not fit the record schema",
+    }
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["one object per hostile line", "all in one object"])
+def test_hostile_lines_cost_only_themselves_on_both_parse_paths(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema, *, alone: bool
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 10), per_request=1)
+    folder = logged_files(storage)[0].parent
+    record = json.loads(logged_files(storage)[0].read_text().splitlines()[0])
+    hostile = _hostile_lines(record)
+    if alone:  # each object fails the chunk's fast pass on its own
+        for number, line in enumerate(hostile):
+            (folder / f"hostile-{number}.jsonl").write_text(line + "\n")
+    else:
+        (folder / "hostile.jsonl").write_text("".join(line + "\n" for line in hostile))
+    reader = _reader(storage, schema)
+    logs = reader.read(Window.last(1))
+    assert (len(logs.frame), logs.stats.bad_lines) == (10, len(hostile))
+    reasons = sorted(item.reason for item in logs.stats.samples)
+    assert [reason.split(":")[0] for reason in reasons] == sorted(
+        reason.split(":")[0] for reason in hostile.values()
+    )
+    assert logs.frame["prediction"].abs().max() < 1e7
+
+
+def test_non_finite_numbers_never_pass_the_fast_path(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 5), per_request=1)
+    for path in logged_files(storage):  # every object alike: the fast pass would take the whole chunk
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**item, "prediction": float("inf")}) + "\n" for item in records))
+    logs = _reader(storage, schema).read(Window.last(1))
+    assert (len(logs.frame), logs.stats.bad_lines) == (0, 5)
+    assert {item.reason for item in logs.stats.samples} == {"prediction must be a finite number"}
+
+
+def test_links_and_odd_entries_are_set_aside_unread(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema, tmp_path: Path
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 4), per_request=1)
+    folder = logged_files(storage)[0].parent
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text(logged_files(storage)[0].read_text().replace('"row": 0', '"row": 7'))
+    (folder / "link.jsonl").symlink_to(secret)
+    (folder / "folder.jsonl").mkdir()
+    os.mkfifo(folder / "fifo.jsonl")  # a read would block forever
+    reader = _reader(storage, schema)
+    window = Window.last(1)
+    logs = reader.read(window)
+    assert (len(logs.frame), logs.stats.bad_objects, logs.stats.objects) == (4, 3, 7)
+    assert 7 not in set(logs.frame["row"])
+    reasons = {Path(item.object_key).name: item.reason for item in logs.stats.samples}
+    assert reasons == {
+        "link.jsonl": "symbolic link, not followed",
+        "folder.jsonl": "not a regular file",
+        "fifo.jsonl": "not a regular file",
+    }
+    quarantined = Path(reader.quarantine(logs.stats, window).removeprefix("file://")).read_text()
+    assert secret.read_text()[:40] not in quarantined
+    # a linked hour folder is one bad object, and nothing behind it is read
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    linked = Path(raw_partition(storage.as_uri(), MODEL, hour).removeprefix("file://"))
+    linked.parent.mkdir(parents=True, exist_ok=True)
+    linked.symlink_to(folder)
+    logs = reader.read(Window.last(2))
+    assert (len(logs.frame), logs.stats.bad_objects) == (4, 4)
+
+
+def test_a_corrupt_compacted_copy_falls_back_to_the_raw_hour(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
+) -> None:
+    send(app, instances_from_reference(ames_bundle, 6), per_request=1)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    _move_to_hour(storage, hour)
+    reader = _reader(storage, schema)
+    compact_hour(reader, hour)
+    copy = Path(compacted_object(storage.as_uri(), MODEL, hour).removeprefix("file://"))
+    copy.write_bytes(b"PAR1 not parquet at all PAR1")
+    logs = reader.read(Window.last(4))
+    assert (len(logs.frame), logs.stats.bad_objects, logs.stats.compacted_hours) == (6, 1, 0)
+    assert logs.stats.samples[0].reason.startswith("unreadable compacted object")
