@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
+from flows.commands import command_parameters
+from flows.permanent_errors import fails_in_one_line
+from flows.temporary_server import run_flow
 from tasks.batch import BatchResult, score_source
 from tasks.errors import quiet_permanent_errors, run_command
 from tasks.monitoring import load_reference
@@ -13,6 +16,7 @@ from tasks.settings import load_settings
 
 
 @flow(name="batch-predict")
+@fails_in_one_line
 def batch_predict(source: str, model_name: str | None = None) -> BatchResult:
     """Score a CSV/TSV/Parquet file, or every such file under a folder or S3 prefix.
 
@@ -29,7 +33,10 @@ def batch_predict(source: str, model_name: str | None = None) -> BatchResult:
     return score_source(settings, name, source, context.schema, run_name)
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.batch_predict SOURCE [--model NAME]`: score once (`--help` for more)."""
+    run_command(lambda: run_flow(batch_predict, command_parameters("batch_predict", argv)))
 
-    run_command(lambda: batch_predict(sys.argv[1]))
+
+if __name__ == "__main__":
+    main()

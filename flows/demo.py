@@ -115,9 +115,11 @@ def _read_sales(source: str) -> Any:
         raise SystemExit(f"error: {error}") from None
 
 
-def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated script, step by step
+def main(argv: list[str] | None = None) -> None:
     """Run the demo."""
-    parser = argparse.ArgumentParser(description="Run the closed loop on the local target.")
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.demo", description="Run the closed loop on the local target."
+    )
     parser.add_argument(
         "--shift",
         type=float,
@@ -126,6 +128,17 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     )
     args = parser.parse_args(argv)
     _quiet()
+    from tasks.settings import load_settings
+
+    settings = load_settings()  # a wrong setting stops here, before the slow imports and any server
+    from flows.temporary_server import prefect_api
+
+    with prefect_api():
+        _run(settings, args.shift)
+
+
+def _run(settings: Any, shift: float) -> None:  # noqa: PLR0915 - a narrated script, step by step
+    """The demo's steps, with the settings read and a Prefect API to report to."""
     import pandas as pd
 
     from deployments.lambda_handler.contract import CHAMPION_ALIAS, ServingSchema
@@ -135,10 +148,9 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
     from monitoring.labels import upload_labels
     from monitoring.summary import served_text
     from tasks.registry import mlflow_client
-    from tasks.settings import PROJECT_ROOT, load_settings
+    from tasks.settings import PROJECT_ROOT
 
     started = time.perf_counter()
-    settings = load_settings()
     model = settings.model_name
     demo_dir = settings.home / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - a narrated s
             f"GET /health -> {health['model_name']} v{health['model_version']}; GET /schema -> {len(schema['features'])} inputs",
         )
 
-        instances = replay_instances(later, ServingSchema.from_dict(schema), args.shift)
+        instances = replay_instances(later, ServingSchema.from_dict(schema), shift)
         request_ids, actuals, refused = [], [], []
         for instance, price in zip(instances, later["sale_price"], strict=True):
             status, answer = post(connection, "/predict", instance)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-
 from prefect import flow
 
 from deployments.result import DeploymentResult
+from flows.commands import command_parameters
+from flows.permanent_errors import fails_in_one_line
+from flows.temporary_server import run_flow
 from tasks.deploy import build_function_artifact, deploy_artifact, fetch_model_bundle
 from tasks.errors import quiet_permanent_errors, run_command
 from tasks.settings import load_settings
 
 
 @flow(name="deploy")
+@fails_in_one_line
 def deploy_model(model_name: str | None = None, model_version: str | None = None) -> DeploymentResult:
     """Build the function artifact for a registered model version and make it `live`.
 
@@ -29,13 +31,7 @@ def deploy_model(model_name: str | None = None, model_version: str | None = None
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m flows.deploy [--model NAME] [--version N]`: deploy the champion or a version."""
-    parser = argparse.ArgumentParser(
-        description="Deploy the champion (or a registered version) to MLOPS_TARGET."
-    )
-    parser.add_argument("--model", help="registered model name (default: MLOPS_MODEL_NAME)")
-    parser.add_argument("--version", help="registered model version (default: the champion)")
-    args = parser.parse_args(argv)
-    run_command(lambda: deploy_model(model_name=args.model, model_version=args.version or None))
+    run_command(lambda: run_flow(deploy_model, command_parameters("deploy", argv)))
 
 
 if __name__ == "__main__":

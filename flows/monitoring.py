@@ -8,6 +8,9 @@ from typing import Literal
 from prefect import flow, get_run_logger
 
 from deployments.lambda_handler.contract import ACTUAL
+from flows.commands import command_parameters
+from flows.permanent_errors import fails_in_one_line
+from flows.temporary_server import run_flow
 from monitoring.summary import MonitoringSummary, served_versions
 from monitoring.window import Window
 from tasks.errors import quiet_permanent_errors, run_command
@@ -63,6 +66,7 @@ def start_retrain(
 
 
 @flow(name="monitor")
+@fails_in_one_line
 def monitor_model(
     model_name: str | None = None,
     window_hours: float | None = None,
@@ -166,5 +170,10 @@ def monitor_model(
     return summary
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.monitoring [options]`: monitor once (`--help` lists the options)."""
+    run_command(lambda: run_flow(monitor_model, command_parameters("monitoring", argv)))
+
+
 if __name__ == "__main__":
-    run_command(monitor_model)
+    main()

@@ -6,7 +6,10 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from deployments.lambda_handler.contract import PREDICTIONS_PREFIX
+from flows.commands import command_parameters
 from flows.deploy import deploy_model
+from flows.permanent_errors import fails_in_one_line
+from flows.temporary_server import run_flow
 from tasks.candidates import FAMILIES
 from tasks.dataset import DatasetSpec, load_dataset_spec
 from tasks.errors import quiet_permanent_errors, run_command
@@ -43,6 +46,7 @@ class TrainingSummary(BaseModel):
 
 
 @flow(name="train", task_runner=ConfiguredTaskRunner())
+@fails_in_one_line
 def train_model(
     data_source: str | None = None,
     dataset: DatasetSpec | None = None,
@@ -123,5 +127,10 @@ def train_model(
     return summary
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.training [options]`: train once (`--help` lists the options)."""
+    run_command(lambda: run_flow(train_model, command_parameters("training", argv)))
+
+
 if __name__ == "__main__":
-    run_command(train_model)
+    main()

@@ -13,13 +13,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import ipaddress
 import logging
+import socket
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
+
+from tasks.errors import UserError, run_command
 
 logger = logging.getLogger("monitoring.report_server")
 REPORTS_FOLDER = "reports"
+
+
+class ReportServerError(UserError, ValueError):
+    """The settings ask the report server for something it does not do; the message says what."""
 
 
 def reports_folder(storage_url: str) -> Path:
@@ -27,7 +35,7 @@ def reports_folder(storage_url: str) -> Path:
     parsed = urlparse(storage_url)
     if parsed.scheme != "file":
         msg = f"reports under {storage_url} are not local; they are linked with presigned URLs instead"
-        raise ValueError(msg)
+        raise ReportServerError(msg)
     return Path(unquote(parsed.path)) / REPORTS_FOLDER
 
 
@@ -38,16 +46,44 @@ def report_address(report_url: str, storage_url: str, reports_url: str) -> str:
     return f"{reports_url.rstrip('/')}/{relative.as_posix()}"
 
 
+def bind_address(reports_url: str) -> tuple[str, int]:
+    """The loopback host and port of `MLOPS_REPORTS_URL` this server listens on.
+
+    The server shows every report (and the rows they embed) to whoever connects, so it listens
+    only on this machine; share reports through a web server of your own in front of it.
+    """
+    parts = urlsplit(reports_url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        loopback = False
+    if parts.scheme != "http" or not loopback or parts.path not in {"", "/"}:
+        msg = (
+            f"MLOPS_REPORTS_URL={reports_url!r}: the report server listens only on a loopback address "
+            "over plain http, without a path (e.g. http://127.0.0.1:8765, http://localhost:8765 or "
+            "http://[::1]:8765); serve reports elsewhere through a web server of your own"
+        )
+        raise ReportServerError(msg)
+    return host, parts.port or 80
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    """A threading HTTP server on an IPv6 address (`http://[::1]:8765`)."""
+
+    address_family = socket.AF_INET6
+
+
 def serve(folder: Path, host: str, port: int) -> ThreadingHTTPServer:
     """An HTTP server for a folder (not started)."""
     folder.mkdir(parents=True, exist_ok=True)
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    return ThreadingHTTPServer((host, port), handler)
+    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    return server_class((host, port), handler)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve `<storage>/reports` until interrupted."""
-    from tasks.errors import run_command
     from tasks.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -55,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def run() -> None:
         settings = load_settings()
-        address = urlparse(settings.reports_url)
-        server = serve(reports_folder(settings.storage), address.hostname or "127.0.0.1", address.port or 80)
+        host, port = bind_address(settings.reports_url)
+        server = serve(reports_folder(settings.storage), host, port)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         logger.info("serving %s at %s", reports_folder(settings.storage), settings.reports_url)
         with server, contextlib.suppress(KeyboardInterrupt):

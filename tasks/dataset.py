@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tasks.errors import UserError
+from tasks.settings import check_name
 
 TaskType = Literal["regression", "classification"]
 
@@ -44,7 +45,10 @@ class DatasetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    name: str = Field("ames-housing", min_length=1, description="Dataset name in MLflow.")
+    name: str = Field(
+        "ames-housing",
+        description="Dataset name in MLflow and the folder of its snapshots (like model names).",
+    )
     target: str = Field("SalePrice", min_length=1, description="Column to predict.")
     task: TaskType = Field("regression", description="regression or classification.")
     features: list[str] | None = Field(None, description="Use only these columns.")
@@ -64,6 +68,11 @@ class DatasetSpec(BaseModel):
         [""],
         description="Strings read as missing; null means pandas' defaults (NA, null, ...).",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_name(value)
 
     @field_validator("target", "time_column")
     @classmethod
@@ -86,15 +95,31 @@ class DatasetSpec(BaseModel):
 AMES_SPEC = DatasetSpec(monitor_exclude=["Yr Sold", "Mo Sold"])
 
 
-def load_dataset_spec(path: Path | None) -> DatasetSpec:
-    """Read a spec from a JSON file, or return the Ames spec when no path is given."""
+def load_dataset_spec(path: Path | None, origin: str = "MLOPS_DATASET_SPEC") -> DatasetSpec:
+    """Read a spec from a JSON file, or return the Ames spec when no path is given.
+
+    `origin` names where the path came from in error messages (the setting, or an option).
+    """
     if path is None:
         return AMES_SPEC
     try:
         return DatasetSpec.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except FileNotFoundError:
-        msg = f"MLOPS_DATASET_SPEC: no such file {path}"
+        msg = f"{origin}: no such file {path}"
         raise DatasetSpecError(msg) from None
-    except (json.JSONDecodeError, ValidationError) as error:
-        msg = f"MLOPS_DATASET_SPEC: {path} is not a valid dataset spec: {error}"
+    except json.JSONDecodeError as error:
+        msg = f"{origin}: {path} is not a valid dataset spec: {error}"
         raise DatasetSpecError(msg) from None
+    except ValidationError as error:
+        msg = f"{origin}: {path} is not a valid dataset spec: {spec_problems(error)}"
+        raise DatasetSpecError(msg) from None
+
+
+def spec_problems(error: ValidationError) -> str:
+    """A spec's validation errors on one line, each naming its field and the value given."""
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}={item.get('input')!r}: {message}" if field else message)
+    return "; ".join(problems)

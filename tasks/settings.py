@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +21,10 @@ from tasks.errors import UserError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AMES_SOURCE_URL = "http://jse.amstat.org/v19n3/decock/AmesHousing.txt"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_NAME_RULE = "use letters, digits, '.', '_' or '-', starting with a letter or digit"
+ENV_FILE = ".env"
+# Variables of the test suite (`MLOPS_TEST_AMES_CSV`) share the prefix but are no settings.
+_NOT_SETTINGS_PREFIX = "MLOPS_TEST_"
 _STORAGE_SCHEMES = ("file://", "s3://")
 _DASK_ADDRESS = re.compile(r"^(local|[a-z]+://\S+|[^\s:/]+:\d+)$")
 
@@ -27,10 +38,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="MLOPS_",
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        allow_inf_nan=False,
     )
 
     target: Literal["local", "aws"] = Field("local", description="Where models are served.")
@@ -169,10 +181,20 @@ class Settings(BaseSettings):
     @field_validator("model_name")
     @classmethod
     def _valid_model_name(cls, value: str) -> str:
-        if not _MODEL_NAME.match(value):
-            msg = "use letters, digits, '.', '_' or '-', starting with a letter or digit"
+        return check_name(value)
+
+    @field_validator("reports_url")
+    @classmethod
+    def _http_reports_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        try:
+            valid = parts.scheme in {"http", "https"} and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number from 1 to 65535
+            valid = False
+        if not valid:
+            msg = "must be an http:// or https:// URL with a host, such as http://127.0.0.1:8765"
             raise ValueError(msg)
-        return value
+        return value.strip().rstrip("/")
 
     @field_validator("storage_url")
     @classmethod
@@ -237,7 +259,10 @@ class Settings(BaseSettings):
         try:
             return Settings.model_validate({**self.model_dump(), **updates})
         except ValidationError as error:
-            problems = [f"{item['loc'][0]}={item.get('input')!r}: {item['msg']}" for item in error.errors()]
+            problems = [
+                f"{item['loc'][0]}={item.get('input')!r}: {item['msg'].removeprefix('Value error, ')}"
+                for item in error.errors()
+            ]
             raise SettingsError("Invalid parameters: " + "; ".join(problems)) from None
 
     @property
@@ -249,6 +274,13 @@ class Settings(BaseSettings):
     def artifact_root(self) -> str:
         """Where new MLflow experiments keep their artifacts: under the storage root."""
         return f"{self.storage}/mlflow-artifacts"
+
+
+def check_name(value: str) -> str:
+    """A model or dataset name: it becomes a folder and key segment, so no separators or dots first."""
+    if not _MODEL_NAME.match(value):
+        raise ValueError(_NAME_RULE)
+    return value
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -266,8 +298,81 @@ def env_name(field: str) -> str:
     return f"MLOPS_{field.upper()}"
 
 
+def known_variables() -> frozenset[str]:
+    """Every `MLOPS_*` variable that sets a field (upper case, as written in the README)."""
+    names = {env_name(field) for field in Settings.model_fields}
+    for info in Settings.model_fields.values():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice) for choice in info.validation_alias.choices)
+    return frozenset(name.upper() for name in names if name.upper().startswith("MLOPS_"))
+
+
+def unknown_variables(environment: Mapping[str, str], env_file: Path) -> list[str]:
+    """One warning per `MLOPS_*` name in the environment or `.env` that is no setting.
+
+    Settings ignore unknown names (a setting read by a newer version must not break an older
+    one), so a misspelled name such as `MLOPS_DRIFT_TRESHOLD` would otherwise change nothing
+    without a word; the warning names the closest known variable.
+    """
+    known = known_variables()
+    sources = dict.fromkeys(environment, "environment")
+    if env_file.is_file():
+        sources.update({name: str(env_file) for name in dotenv_values(env_file)})
+    warnings = []
+    for name, source in sorted(sources.items()):
+        upper = name.upper()
+        if not upper.startswith("MLOPS_") or upper.startswith(_NOT_SETTINGS_PREFIX) or upper in known:
+            continue
+        # compared without the prefix every name shares, which would make any two names look alike
+        closest = difflib.get_close_matches(upper[6:], [name[6:] for name in known], n=1)
+        hint = f"did you mean MLOPS_{closest[0]}?" if closest else "see the configuration table in README.md"
+        warnings.append(f"{name} ({source}) is not a setting and is ignored; {hint}")
+    return warnings
+
+
+_WARNED: set[str] = set()
+
+
+def warn_unknown_variables() -> None:
+    """Print each unknown-variable warning to stderr once per process (one command, one flow run)."""
+    for warning in unknown_variables(os.environ, Path(ENV_FILE)):
+        if warning not in _WARNED:
+            _WARNED.add(warning)
+            print(f"warning: {warning}", file=sys.stderr)  # noqa: T201
+
+
+def check_home(home: Path) -> None:
+    """Create the local state folder and prove it writable, or name MLOPS_HOME in one line.
+
+    Every flow keeps state there (the MLflow database, caches, local function versions), and
+    a folder that cannot be written would otherwise fail deep inside a run with a traceback.
+    """
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        msg = f"Invalid settings: MLOPS_HOME='{home}': cannot create the folder ({error.strerror})"
+        raise SettingsError(msg) from None
+    try:
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        msg = f"Invalid settings: MLOPS_HOME='{home}': cannot write in the folder ({error.strerror})"
+        raise SettingsError(msg) from None
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read and validate the settings, turning validation errors into one clear message."""
+    """Read and validate the settings, turning validation errors into one clear message.
+
+    Unknown `MLOPS_*` variables are warned about (once per process), and the local state folder
+    is created and checked, so a bad setting stops a command before it does anything.
+    """
+    warn_unknown_variables()
+    settings = _validated(**overrides)
+    check_home(settings.home)
+    return settings
+
+
+def _validated(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.dataset import DatasetSpecError
+from tasks.settings import check_name
 from tasks.storage import join_url, write_bytes_once
 
 
@@ -30,7 +32,15 @@ def content_digest(frame: pd.DataFrame) -> str:
 
 
 def write_snapshot(frame: pd.DataFrame, storage_url: str, dataset_name: str) -> Snapshot:
-    """Store the table as Parquet under `snapshots/<dataset>/<digest>.parquet`, once."""
+    """Store the table as Parquet under `snapshots/<dataset>/<digest>.parquet`, once.
+
+    The name is checked again here (specs check it too), as it is a folder under the storage root.
+    """
+    try:
+        check_name(dataset_name)
+    except ValueError as error:
+        msg = f"dataset name {dataset_name!r}: {error}"
+        raise DatasetSpecError(msg) from None
     digest = content_digest(frame)
     url = join_url(storage_url, "snapshots", dataset_name, f"{digest[:20]}.parquet")
     buffer = io.BytesIO()

@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from tasks.settings import AMES_SOURCE_URL, SettingsError, load_settings
+from tasks.settings import (
+    AMES_SOURCE_URL,
+    SettingsError,
+    check_home,
+    known_variables,
+    load_settings,
+    unknown_variables,
+)
 
 
 def test_defaults_put_all_state_under_home(mlops_env: Path) -> None:
@@ -150,3 +157,100 @@ def test_run_parameters_override_settings_and_are_validated(mlops_env: Path) -> 
     assert settings.with_values(drift_threshold=None) is settings
     with pytest.raises(SettingsError, match="Invalid parameters: drift_threshold=3"):
         settings.with_values(drift_threshold=3)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MLOPS_MAX_QUALITY_DROP", "inf"),
+        ("MLOPS_DRIFT_NUMERIC_THRESHOLD", "Infinity"),
+        ("MLOPS_DRIFT_THRESHOLD", "nan"),
+        ("MLOPS_RETRAIN_COOLDOWN_HOURS", "inf"),
+        ("MLOPS_CANARY_BAKE_SECONDS", "inf"),
+        ("MLOPS_TUNING_TIMEOUT_SECONDS", "inf"),
+        ("MLOPS_ALARM_P99_LATENCY_MS", "-inf"),
+    ],
+)
+def test_non_finite_numbers_are_refused(
+    mlops_env: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(
+        SettingsError, match=re.escape(f"{variable}='{value}': Input should be a finite number")
+    ):
+        load_settings()
+
+
+def test_non_finite_run_parameters_are_refused(mlops_env: Path) -> None:
+    with pytest.raises(
+        SettingsError, match="Invalid parameters: max_quality_drop=inf: Input should be a finite"
+    ):
+        load_settings().with_values(max_quality_drop=float("inf"))
+
+
+@pytest.mark.parametrize(
+    "value", ["http://127.0.0.1:8765", "https://reports.example.com/loopml/", "http://[::1]:9000"]
+)
+def test_reports_url_takes_http_urls_with_a_host(
+    mlops_env: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MLOPS_REPORTS_URL", value)
+    assert load_settings().reports_url == value.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["127.0.0.1:8765", "ftp://127.0.0.1/x", "http://", "http://:8765", "http://host:99999", "file:///r"],
+)
+def test_reports_url_must_be_http_with_a_host(
+    mlops_env: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MLOPS_REPORTS_URL", value)
+    with pytest.raises(
+        SettingsError, match=re.escape(f"MLOPS_REPORTS_URL='{value}': must be an http:// or https://")
+    ):
+        load_settings()
+
+
+def test_unknown_variables_are_named_with_the_closest_setting(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "MLOPS_PROMOTON_MARGIN=0.1\nMLOPS_MODEL_NAME=x\nAWS_REGION=eu-west-1\n", encoding="utf-8"
+    )
+    environment = {
+        "MLOPS_DRIFT_TRESHOLD": "0.3",
+        "mlops_random_seed": "7",  # settings are read case-insensitively
+        "MLOPS_TEST_AMES_CSV": "/data/ames.csv",  # the test suite's own variable
+        "MLOPS_ZZZ": "1",
+        "MLFLOW_TRACKING_URI": "sqlite:///x.db",
+        "PATH": "/usr/bin",
+    }
+    ignored = "is not a setting and is ignored;"
+    assert unknown_variables(environment, env_file) == [
+        f"MLOPS_DRIFT_TRESHOLD (environment) {ignored} did you mean MLOPS_DRIFT_THRESHOLD?",
+        f"MLOPS_PROMOTON_MARGIN ({env_file}) {ignored} did you mean MLOPS_PROMOTION_MARGIN?",
+        f"MLOPS_ZZZ (environment) {ignored} see the configuration table in README.md",
+    ]
+    assert unknown_variables({}, tmp_path / "absent.env") == []
+
+
+def test_every_setting_of_the_readme_is_known() -> None:
+    from tests.conftest import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(MLOPS_[A-Z0-9_]+)` \|", readme, re.MULTILINE))
+    assert documented == known_variables()
+
+
+def test_a_home_that_cannot_be_created_names_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    with pytest.raises(
+        SettingsError, match=r"MLOPS_HOME='.*/file/home': cannot create the folder \(Not a directory\)"
+    ):
+        check_home(tmp_path / "file" / "home")
+
+
+def test_a_home_is_created_and_written(tmp_path: Path) -> None:
+    check_home(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+    assert list((tmp_path / "a" / "b").iterdir()) == []  # the probe file is gone
