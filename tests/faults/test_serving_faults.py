@@ -71,7 +71,11 @@ def _start_server(home: Path, port: int, environment: dict[str, str], log: Path)
     command += ["--max-connections", str(MAX_CONNECTIONS)]
     with log.open("ab") as stream:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=stream, stderr=stream)
-    wait_until(lambda: _serving(port, process), 60, "the server to serve")
+    try:
+        wait_until(lambda: _serving(port, process), 60, "the server to serve")
+    except BaseException:
+        stop(process)
+        raise
     del home
     return process
 
