@@ -90,18 +90,31 @@ def drift_line(summary: Any) -> str:
     )
 
 
+def _exchange(
+    connection: http.client.HTTPConnection, method: str, path: str, body: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """One request over a kept-alive connection, reopened once if the server closed it while idle."""
+    headers = {"content-type": "application/json"} if body is not None else {}
+    for attempt in (1, 2):
+        try:
+            connection.request(method, path, body, headers)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            connection.close()  # the next request opens a new connection
+            if attempt == 2:  # noqa: PLR2004
+                raise
+    raise AssertionError  # unreachable: the loop returns or raises
+
+
 def post(connection: http.client.HTTPConnection, path: str, body: Any) -> tuple[int, dict[str, Any]]:
     """POST JSON over a kept-alive connection."""
-    connection.request("POST", path, json.dumps(body), {"content-type": "application/json"})
-    response = connection.getresponse()
-    return response.status, json.loads(response.read())
+    return _exchange(connection, "POST", path, json.dumps(body))
 
 
 def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, dict[str, Any]]:
     """GET JSON over a kept-alive connection."""
-    connection.request("GET", path)
-    response = connection.getresponse()
-    return response.status, json.loads(response.read())
+    return _exchange(connection, "GET", path)
 
 
 def _read_sales(source: str) -> Any:
