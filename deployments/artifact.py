@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from deployments.lambda_handler.contract import SERVING_FILES
+from deployments.lambda_handler.contract import PAGE_FILE, SERVING_FILES
+from deployments.page import build_page
+from deployments.page.render import PageAuth
 
 HANDLER_PACKAGE = Path(__file__).resolve().parent / "lambda_handler"
 HANDLER = "lambda_handler.app.handler"
@@ -78,8 +80,12 @@ def write_deterministic_zip(entries: dict[str, Path], output: Path, compressleve
     return Artifact(output, _file_digest(output), output.stat().st_size)
 
 
-def build_function_zip(bundle_dir: Path, output: Path) -> Artifact:
-    """The function code: the handler package and the serving part of the model bundle."""
+def build_function_zip(bundle_dir: Path, output: Path, browser_auth: PageAuth = "none") -> Artifact:
+    """The function code: the handler package, the serving part of the model bundle and its page.
+
+    The page is made from this bundle, so every deploy serves the form of the model it deploys;
+    `browser_auth` is how its requests to `POST /predict` are authorized.
+    """
     entries = {f"lambda_handler/{path.name}": path for path in sorted(HANDLER_PACKAGE.glob("*.py"))}
     for name in SERVING_FILES:
         path = bundle_dir / name
@@ -87,6 +93,10 @@ def build_function_zip(bundle_dir: Path, output: Path) -> Artifact:
             msg = f"bundle {bundle_dir} has no {name}"
             raise FileNotFoundError(msg)
         entries[f"model/{name}"] = path
+    page = output.with_name(f"{output.stem}-{PAGE_FILE}")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(build_page(bundle_dir, auth=browser_auth), encoding="utf-8")
+    entries[f"model/{PAGE_FILE}"] = page
     return write_deterministic_zip(entries, output)
 
 

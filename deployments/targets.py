@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from deployments.artifact import Artifact
-from deployments.aws.config import AwsConfig
+from deployments.aws.config import ApiAuth, AwsConfig
 from deployments.local_target import LocalDeployer
 from deployments.result import DeploymentResult, FunctionVersion
 from deployments.smoke import Invoke
@@ -50,6 +50,7 @@ def aws_config(settings: Settings, model_name: str) -> AwsConfig:
         alarm_topic_arn=settings.alarm_topic_arn,
         firehose_stream=settings.firehose_stream,
         api_auth=settings.api_auth,
+        page_auth=settings.api_page_auth,
         jwt_issuer=settings.api_jwt_issuer,
         jwt_audience=split_list(settings.api_jwt_audience),
         throttle_rate=settings.api_throttle_rate,
@@ -62,6 +63,14 @@ def aws_config(settings: Settings, model_name: str) -> AwsConfig:
         reserved_concurrency=settings.lambda_reserved_concurrency,
         provisioned_concurrency=settings.lambda_provisioned_concurrency,
     )
+
+
+def browser_auth(settings: Settings) -> ApiAuth:
+    """How the prediction page's requests to `POST /predict` are authorized on the target.
+
+    The local server has no authorizer; on AWS it is the HTTP API's setting.
+    """
+    return settings.api_auth if settings.target == "aws" else "none"
 
 
 def target_for(settings: Settings, model_name: str) -> Target:

@@ -25,7 +25,7 @@ def deploy_model(model_name: str | None = None, model_version: str | None = None
     settings = load_settings()
     name = model_name or settings.model_name
     bundle, version = fetch_model_bundle(settings, name, model_version)
-    artifact = build_function_artifact(bundle)
+    artifact = build_function_artifact(bundle, settings)
     return deploy_artifact(settings, name, artifact, bundle, version)
 
 

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from deployments.artifact import Artifact, build_function_zip
 from deployments.lambda_handler.contract import SCHEMA_FILE
 from deployments.result import DeploymentResult
-from deployments.targets import target_for
+from deployments.targets import browser_auth, target_for
 from tasks.artifacts import artifact_key
 from tasks.errors import TRANSIENT_RETRIES
 from tasks.registry import fetch_bundle
@@ -29,9 +29,9 @@ def fetch_model_bundle(settings: Settings, model_name: str, model_version: str |
 
 
 @task(cache_policy=NO_CACHE)
-def build_function_artifact(bundle: Path) -> Artifact:
-    """Build the deterministic function zip next to the bundle."""
-    artifact = build_function_zip(bundle, bundle.parent / "function.zip")
+def build_function_artifact(bundle: Path, settings: Settings) -> Artifact:
+    """Build the deterministic function zip, with the bundle's prediction page, next to the bundle."""
+    artifact = build_function_zip(bundle, bundle.parent / "function.zip", browser_auth(settings))
     get_run_logger().info(
         "Function zip %s: %d bytes, sha256 %s", artifact.path, artifact.size, artifact.sha256
     )

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     api_auth: Literal["iam", "jwt", "none"] = Field(
         "iam", description="Who may call the HTTP API: SigV4 (iam), a JWT (jwt), or anyone (none)."
     )
+    api_page_auth: Literal["iam", "jwt", "none"] | None = Field(
+        None, description="Who may open the prediction page (GET /); unset: as MLOPS_API_AUTH."
+    )
     api_jwt_issuer: str | None = Field(None, description="Issuer URL of the identity provider (jwt).")
     api_jwt_audience: str | None = Field(
         None, description="Comma-separated audiences a token must have (jwt)."
@@ -173,6 +176,12 @@ class Settings(BaseSettings):
         """An empty value or `none` lifts the limit."""
         return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
 
+    @field_validator("api_page_auth", mode="before")
+    @classmethod
+    def _page_auth_unset(cls, value: object) -> object:
+        """An empty value leaves the page's authorization to MLOPS_API_AUTH."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -228,9 +237,10 @@ class Settings(BaseSettings):
             if not self.aws_region:
                 msg = "MLOPS_AWS_REGION is required when MLOPS_TARGET=aws"
                 raise ValueError(msg)
-        if self.api_auth == "jwt" and not (self.api_jwt_issuer and split_list(self.api_jwt_audience)):
-            msg = "MLOPS_API_AUTH=jwt needs MLOPS_API_JWT_ISSUER and MLOPS_API_JWT_AUDIENCE"
-            raise ValueError(msg)
+        for name, mode in (("MLOPS_API_AUTH", self.api_auth), ("MLOPS_API_PAGE_AUTH", self.api_page_auth)):
+            if mode == "jwt" and not (self.api_jwt_issuer and split_list(self.api_jwt_audience)):
+                msg = f"{name}=jwt needs MLOPS_API_JWT_ISSUER and MLOPS_API_JWT_AUDIENCE"
+                raise ValueError(msg)
         if bool(split_list(self.lambda_subnet_ids)) != bool(split_list(self.lambda_security_group_ids)):
             msg = "MLOPS_LAMBDA_SUBNET_IDS and MLOPS_LAMBDA_SECURITY_GROUP_IDS go together"
             raise ValueError(msg)

@@ -56,6 +56,7 @@ class AwsConfig:
     firehose_stream: str | None = None
     log_retention_days: int = 30
     api_auth: ApiAuth = "iam"
+    page_auth: ApiAuth | None = None  # the page's route (`GET /`); None: as `api_auth`
     jwt_issuer: str | None = None
     jwt_audience: tuple[str, ...] = ()
     throttle_rate: float = 100.0
@@ -83,7 +84,7 @@ class AwsConfig:
         problems = []
         if self.canary_weight is not None and not 0 < self.canary_weight < 1:
             problems.append(f"canary_weight must be between 0 and 1 (exclusive), got {self.canary_weight}")
-        if self.api_auth == "jwt" and not (self.jwt_issuer and self.jwt_audience):
+        if "jwt" in {self.api_auth, self.page_auth} and not (self.jwt_issuer and self.jwt_audience):
             problems.append("api_auth jwt needs jwt_issuer and jwt_audience (the identity provider's)")
         if bool(self.subnet_ids) != bool(self.security_group_ids):
             problems.append("a VPC needs both subnet_ids and security_group_ids")
@@ -95,6 +96,11 @@ class AwsConfig:
     def key(self, *parts: str) -> str:
         """An S3 key under the configured prefix."""
         return "/".join(part for part in (self.prefix, *parts) if part)
+
+    @property
+    def page_authorization(self) -> ApiAuth:
+        """Who may open the page at `GET /`: its own setting, else the API's."""
+        return self.page_auth or self.api_auth
 
     @property
     def log_group(self) -> str:

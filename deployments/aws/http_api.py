@@ -4,9 +4,10 @@ The API carries the project's tag from its creation and is found by that tag and
 API of the same name without the tag belongs to someone else and is never adopted. Every route
 requires the configured authorization (`iam`: SigV4-signed requests from
 principals allowed `execute-api:Invoke`; `jwt`: a token from the configured issuer for the
-configured audience; `none` only when chosen). The `$default` stage throttles every route and
-writes one access-log line per request to a log group of its own, and CORS answers browsers
-from the configured origins.
+configured audience; `none` only when chosen); the page's route, `GET /`, has a setting of its
+own (the API's unless set), so the page can be public while `POST /predict` is not. The
+`$default` stage throttles every route and writes one access-log line per request to a log
+group of its own, and CORS answers browsers from the configured origins.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from deployments.lambda_handler.contract import (
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE_SECONDS,
     LIVE_ALIAS,
+    PAGE_ROUTE,
     ROUTE_KEYS,
 )
 
@@ -113,8 +115,15 @@ def ensure_api(aws: AwsClients) -> tuple[str, str]:
     _ensure_cors(aws, api)
     integration_id = _ensure_integration(aws, api_id, str(alias["AliasArn"]))
     routes = {item["RouteKey"]: item for item in all_items(aws.apigw, "get_routes", ApiId=api_id)}
-    authorization = _route_authorization(aws, api_id, routes)
-    _ensure_routes(aws, api_id, routes, {"Target": f"integrations/{integration_id}", **authorization})
+    modes = {
+        key: aws.config.page_authorization if key == PAGE_ROUTE else aws.config.api_auth for key in ROUTE_KEYS
+    }
+    authorization = {
+        mode: _route_authorization(aws, api_id, routes, mode) for mode in sorted(set(modes.values()))
+    }
+    target = {"Target": f"integrations/{integration_id}"}
+    wanted = {key: {**target, **authorization[mode]} for key, mode in modes.items()}
+    _ensure_routes(aws, api_id, routes, wanted)
     _ensure_stage(aws, api_id)
     _ensure_permission(aws, api_id)
     return api_id, str(api["ApiEndpoint"])
@@ -168,12 +177,13 @@ def jwt_authorizer(aws: AwsClients) -> dict[str, Any]:
     }
 
 
-def _route_authorization(aws: AwsClients, api_id: str, routes: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The routes' authorization settings; the JWT authorizer is created once and kept current.
+def _route_authorization(
+    aws: AwsClients, api_id: str, routes: dict[str, dict[str, Any]], mode: str
+) -> dict[str, str]:
+    """A route's authorization settings; the JWT authorizer is created once and kept current.
 
     The authorizer is found through the routes that use it (created in the same deploy step).
     """
-    mode = aws.config.api_auth
     if mode != "jwt":
         return {"AuthorizationType": AUTHORIZATION_TYPES[mode]}
     wanted = jwt_authorizer(aws)
@@ -214,10 +224,10 @@ def _ensure_integration(aws: AwsClients, api_id: str, alias_arn: str) -> str:
 
 
 def _ensure_routes(
-    aws: AwsClients, api_id: str, routes: dict[str, dict[str, Any]], settings: dict[str, str]
+    aws: AwsClients, api_id: str, routes: dict[str, dict[str, Any]], wanted: dict[str, dict[str, str]]
 ) -> None:
     """Each route with its target and authorization."""
-    for route_key in ROUTE_KEYS:
+    for route_key, settings in wanted.items():
         route = routes.get(route_key)
         if route is None:
             aws.apigw.create_route(ApiId=api_id, RouteKey=route_key, **settings)

@@ -1,7 +1,8 @@
 """Lambda entry point: API Gateway HTTP API (payload 2.0) events and direct invocations.
 
-Routes: `POST /predict`, `GET /schema`, `GET /health`. A direct invocation whose event is
-not an HTTP event is treated as a prediction request body.
+Routes: `POST /predict`, `GET /schema`, `GET /health` and `GET /`, the prediction page
+generated into the zip at deploy time. A direct invocation whose event is not an HTTP event is
+treated as a prediction request body.
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import load_config
-from .contract import HEALTH_ROUTE, ONLINE, PREDICT_ROUTE, SCHEMA_ROUTE, SOURCES, route_paths
+from .contract import (
+    HEALTH_ROUTE,
+    IMPUTED_FIELDS,
+    ONLINE,
+    PAGE_FILE,
+    PAGE_ROUTE,
+    PREDICT_ROUTE,
+    SCHEMA_ROUTE,
+    SOURCES,
+    UNKNOWN_CATEGORIES,
+    route_paths,
+)
 from .metrics import RequestCounts, metric_fields
 from .model import Model
 from .sinks import DuplicateRecordError, build_sink
@@ -27,6 +39,17 @@ _SAFE_ID = re.compile(r"[^A-Za-z0-9._=-]|^\.+")  # a leading dot would make a hi
 CONFIG = load_config()
 MODEL = Model(CONFIG.model_dir)
 SINK = build_sink(CONFIG.storage_url, CONFIG.firehose_stream)
+_PAGE_PATH = CONFIG.model_dir / PAGE_FILE
+PAGE = _PAGE_PATH.read_text("utf-8") if _PAGE_PATH.is_file() else None  # zips built before have none
+# The page carries its own content security policy (a meta tag); framing is refused here.
+PAGE_HEADERS = {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": "frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+}
 
 
 def _log(**fields: Any) -> None:
@@ -129,6 +152,8 @@ def predict(
     }
     if predictions.probabilities is not None:
         answer["probabilities"] = predictions.probabilities
+    answer[IMPUTED_FIELDS] = batch.missing_fields
+    answer[UNKNOWN_CATEGORIES] = batch.unknown_categories
     counts = RequestCounts(
         predictions=len(batch.instances),
         unknown_categories=sum(len(values) for values in batch.unknown_categories),
@@ -164,6 +189,8 @@ def _dispatch(event: Any, request_id: str, started: float) -> tuple[dict[str, An
         return {**health, "function_version": CONFIG.function_version}, RequestCounts()
     if route == SCHEMA_ROUTE:
         return {"model_name": MODEL.name, "model_version": MODEL.version, **MODEL.schema}, RequestCounts()
+    if route == PAGE_ROUTE:  # reached only without a page (see `handler`)
+        raise RequestError("this function version has no page; deploy it again to add one", status=404)
     if route == PREDICT_ROUTE:
         if is_http:
             return predict(parse_json(_body(event)), request_id, started)
@@ -171,13 +198,28 @@ def _dispatch(event: Any, request_id: str, started: float) -> tuple[dict[str, An
     if path in route_paths():
         raise RequestError(f"method {method} is not allowed on {path}", status=405)
     shown = path.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
-    raise RequestError(f"no route {shown}; use POST /predict, GET /schema or GET /health", status=404)
+    raise RequestError(f"no route {shown}; use POST /predict, GET /schema, GET /health or GET /", status=404)
+
+
+def _page_response(event: Any, request_id: str, started: float) -> dict[str, Any] | None:
+    """The page's answer for an HTTP `GET /`, or None for any other event."""
+    if PAGE is None or not isinstance(event, dict) or not ("requestContext" in event or "rawPath" in event):
+        return None
+    if " ".join(_route(event)) != PAGE_ROUTE:
+        return None
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    metrics = metric_fields(MODEL.name, MODEL.version, 200, latency_ms, RequestCounts())
+    _log(request_id=request_id, status=200, latency_ms=latency_ms, **metrics)
+    return {"statusCode": 200, "headers": {**PAGE_HEADERS, "x-request-id": request_id}, "body": PAGE}
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """Answer one event; client mistakes are 4xx, failures to predict or log are 5xx."""
     started = time.perf_counter()
     request_id = _request_id(_mapping(event), context)
+    page = _page_response(event, request_id, started)
+    if page is not None:
+        return page
     counts = RequestCounts()
     try:
         body, counts = _dispatch(event, request_id, started)

@@ -22,6 +22,7 @@ REFERENCE_FILE = "reference.parquet"  # training rows with the model's predictio
 HOLDOUT_FILE = "holdout.parquet"  # holdout rows with out-of-sample predictions: the quality baseline
 IMPORTANCE_FILE = "importance.json"  # each input's permutation importance on the holdout, summing to 1
 SERVING_FILES = (MODEL_FILE, SCHEMA_FILE, METADATA_FILE)  # what goes into the function zip
+PAGE_FILE = "page.html"  # the prediction page, generated from the bundle into the function zip
 # The ONNX graph's inputs: float32 [N, numeric features] and string [N, categorical features],
 # columns in the schema's order (graphs exported before this take one [N, 1] input per feature).
 NUMERIC_INPUT = "numeric"
@@ -51,7 +52,11 @@ MISSING_CATEGORY = ""  # how a missing categorical value reaches the model
 PREDICT_ROUTE = "POST /predict"
 SCHEMA_ROUTE = "GET /schema"
 HEALTH_ROUTE = "GET /health"
-ROUTE_KEYS = (PREDICT_ROUTE, SCHEMA_ROUTE, HEALTH_ROUTE)
+PAGE_ROUTE = "GET /"  # the prediction page; its own authorization setting on the HTTP API
+ROUTE_KEYS = (PREDICT_ROUTE, SCHEMA_ROUTE, HEALTH_ROUTE, PAGE_ROUTE)
+# What an answer of `POST /predict` lists per instance, beside `predictions` (and `probabilities`).
+IMPUTED_FIELDS = "imputed_fields"  # fields left out (or null), filled in by the model's pipeline
+UNKNOWN_CATEGORIES = "unknown_categories"  # categorical fields whose value training never saw
 CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
 CORS_EXPOSE_HEADERS = ("x-request-id",)
 # What a browser may send: JSON, a bearer token, or the headers of a SigV4 signature.
