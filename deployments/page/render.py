@@ -18,12 +18,13 @@ from urllib.parse import urlsplit
 
 from deployments.lambda_handler.config import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_BODY_BYTES
 from deployments.page.form import TOP_INPUTS, FormField, PageForm, build_form
+from tasks.errors import UserError
 
 PageAuth = Literal["iam", "jwt", "none"]
 MAX_PAGE_BYTES = 100 * 1024
 
 
-class PageError(ValueError):
+class PageError(UserError, ValueError):
     """The page cannot be made as asked (an API URL that is no http(s) URL)."""
 
 

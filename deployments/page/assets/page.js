@@ -23,7 +23,7 @@
     } else {
       input.value = sessionStorage.getItem(TOKEN_KEY) || "";
     }
-    input.addEventListener("change", () => sessionStorage.setItem(TOKEN_KEY, token()));
+    input.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, token()));
   }
 
   function headers() {
@@ -138,6 +138,7 @@
   function showAnswer(body, instance) {
     const value = body.predictions[0];
     $("prediction").textContent = spec.model.targetLabel + ": " + formatted(value);
+    $("prediction").dataset.value = String(value);
     const table = $("probabilities");
     table.replaceChildren();
     if (body.probabilities) {
