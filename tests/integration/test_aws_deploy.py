@@ -44,7 +44,7 @@ pytestmark = pytest.mark.integration
 REGION = "us-east-1"
 PREFIX = "mlops"
 MODEL_NAME = "ames-test"  # the name inside the `ames_bundle` metadata
-ROUTES = {"POST /predict", "GET /schema", "GET /health"}
+ROUTES = {"POST /predict", "GET /schema", "GET /health", "GET /"}
 
 
 @dataclass(frozen=True)
@@ -806,3 +806,47 @@ def test_jwt_cors_tracing_kms_vpc_and_concurrency_are_applied_once(
     assert {route["AuthorizationType"] for route in routes} == {"NONE"}
     assert not clients.apigw.get_api(ApiId=result.api_id).get("CorsConfiguration")
     assert "api cors" in changed.changes
+
+
+def test_the_page_route_has_its_own_authorization(
+    artifacts: Artifacts, clients: Clients, make_runner: Callable[[AwsConfig], LocalVersionRunner]
+) -> None:
+    """`GET /` can be public while `POST /predict` keeps its authorization, and the version serves it."""
+    config = _config("page", api_auth="iam")
+    runner = make_runner(config)
+    result = _deploy(config, runner, artifacts.v1, artifacts, "1")
+
+    def authorization() -> dict[str, str]:
+        routes = clients.apigw.get_routes(ApiId=result.api_id)["Items"]
+        return {route["RouteKey"]: route["AuthorizationType"] for route in routes}
+
+    assert authorization() == dict.fromkeys(ROUTES, "AWS_IAM")  # unset, the page follows the API
+
+    def route(key: str) -> dict[str, Any]:
+        [found] = [
+            item for item in clients.apigw.get_routes(ApiId=result.api_id)["Items"] if item["RouteKey"] == key
+        ]
+        return found
+
+    # An API made before the page existed has no `GET /`: the next deploy adds it, public if so set.
+    predict = route("POST /predict")
+    clients.apigw.delete_route(ApiId=result.api_id, RouteId=route("GET /")["RouteId"])
+    public_page = replace(config, page_auth="none")
+    opened = _deploy(public_page, runner, artifacts.v1, artifacts, "1")
+    assert opened.changes == ["route GET /"]  # nothing else was touched
+    assert route("POST /predict") == predict
+    assert authorization() == {**dict.fromkeys(ROUTES, "AWS_IAM"), "GET /": "NONE"}
+    again = _deploy(public_page, runner, artifacts.v1, artifacts, "1")
+    assert not again.changed, again.changes
+
+    page = runner("1", http_event("GET", "/"))
+    assert (page["statusCode"], page["headers"]["content-type"]) == (200, "text/html; charset=utf-8")
+    assert "<h1>Predict the sale price</h1>" in page["body"]
+
+    # JWT on /predict, the page public: the authorizer is made once, for the routes that use it.
+    issuer = "https://login.example.com/"
+    signed_in = replace(public_page, api_auth="jwt", jwt_issuer=issuer, jwt_audience=("loopml-page",))
+    _deploy(signed_in, runner, artifacts.v1, artifacts, "1")
+    routes = clients.apigw.get_routes(ApiId=result.api_id)["Items"]
+    assert authorization() == {**dict.fromkeys(ROUTES, "JWT"), "GET /": "NONE"}
+    assert len({route.get("AuthorizerId") for route in routes if route["RouteKey"] != "GET /"}) == 1

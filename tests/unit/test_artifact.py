@@ -10,6 +10,7 @@ import pytest
 
 from deployments.artifact import build_function_zip, write_deterministic_zip
 from deployments.local_runner import FunctionError, LocalFunction, http_event, unpack_artifact
+from deployments.page import build_page
 
 
 def test_same_bundle_gives_the_same_bytes(ames_bundle: Path, tmp_path: Path) -> None:
@@ -24,6 +25,16 @@ def test_same_bundle_gives_the_same_bytes(ames_bundle: Path, tmp_path: Path) -> 
         names
     )
     assert not any(name.endswith((".pyc", ".parquet")) for name in names)
+    page = zipfile.ZipFile(first.path).read("model/page.html")
+    assert len(page) < 100 * 1024
+    assert page.decode() == build_page(ames_bundle)  # the page of this bundle, regenerated on every build
+
+
+def test_the_page_follows_how_the_api_authorizes(ames_bundle: Path, tmp_path: Path) -> None:
+    local = build_function_zip(ames_bundle, tmp_path / "none" / "function.zip")
+    jwt = build_function_zip(ames_bundle, tmp_path / "jwt" / "function.zip", browser_auth="jwt")
+    assert local.sha256 != jwt.sha256
+    assert 'id="token"' in zipfile.ZipFile(jwt.path).read("model/page.html").decode()
 
 
 def test_code_sha256_is_base64_of_the_digest(ames_bundle: Path, tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def test_batch_with_unknown_category_and_missing_optional_field(
     status, body = _post(app, {"instances": [example, unseen, missing_optional]}, request_id="req-batch")
     assert status == 200
     assert len(body["predictions"]) == 3
+    # The answer says what the log record says: which inputs were imputed, which categories unknown.
+    assert body["imputed_fields"] == [[], [], ["lot_frontage"]]
+    assert body["unknown_categories"] == [[], ["neighborhood"], []]
     records = [json.loads(line) for line in (next(storage.rglob("req-batch.jsonl"))).read_text().splitlines()]
     assert [r["row"] for r in records] == [0, 1, 2]
     assert records[1]["unknown_categories"] == ["neighborhood"]
@@ -140,10 +143,29 @@ def test_bad_bodies_are_4xx(app: ModuleType, storage: Path, body: str, status: i
 
 def test_routes_and_methods(app: ModuleType) -> None:
     assert app.handler(http_event("GET", "/predict"))["statusCode"] == 405
+    assert app.handler(http_event("POST", "/", "{}"))["statusCode"] == 405
     assert app.handler(http_event("DELETE", "/health"))["statusCode"] == 405
     assert app.handler(http_event("GET", "/admin"))["statusCode"] == 404
     assert app.handler(http_event("POST", "/predict", None))["statusCode"] == 400
     assert app.handler("not an event")["statusCode"] == 400
+
+
+def test_the_page_is_served_at_the_root(ames_bundle: Path, tmp_path: Path) -> None:
+    """The function serves the page its zip carries; a zip built before pages were made has none."""
+    without = load_handler(ames_bundle, tmp_path)
+    missing = without.handler(http_event("GET", "/"))
+    assert missing["statusCode"] == 404
+    assert "has no page; deploy it again" in json.loads(missing["body"])["error"]
+    model_dir = Path(shutil.copytree(ames_bundle, tmp_path / "model"))
+    (model_dir / "page.html").write_text("<!doctype html><title>the page</title>", encoding="utf-8")
+    app = load_handler(model_dir, tmp_path)
+    response = app.handler(http_event("GET", "/", request_id="req-page"))
+    assert response["statusCode"] == 200
+    assert response["body"] == "<!doctype html><title>the page</title>"
+    headers = response["headers"]
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert (headers["x-request-id"], headers["x-frame-options"]) == ("req-page", "DENY")
+    assert headers["content-security-policy"] == "frame-ancestors 'none'"
 
 
 EMF_UNITS = {"Milliseconds", "Count", "Seconds", "Microseconds", "Bytes", "Percent", "None"}
