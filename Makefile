@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format train reports evidently-ui clean
+.PHONY: help setup browser demo test lint format train serve reports evidently-ui clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -19,10 +19,19 @@ $(VENV)/.installed: uv.lock pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv from the lock file
 
+CHROMIUM := /usr/bin/chromium
+# The page tests drive Debian's chromium through Playwright (Playwright's own browser download
+# needs hosts of its own); as root, or through sudo, apt-get installs it when it is missing.
+browser: ## Install chromium for the page tests (apt-get), unless it is there
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	[ -x $(CHROMIUM) ] || { echo "chromium did not install at $(CHROMIUM)" >&2; exit 1; }
+
 demo: setup ## Run the closed loop on the local target (reads MLOPS_DATA_SOURCE)
 	$(RUN) -m flows.demo
 
-test: setup lint ## Lint, then run every test
+test: setup browser lint ## Lint, then run every test
 	$(RUN) -m pytest
 
 lint: setup ## ruff, codespell, import contracts, types (mypy), IAM policies (parliament), GitHub workflows
@@ -42,6 +51,9 @@ format: setup ## Apply ruff fixes and formatting
 
 train: setup ## Run the training flow once with the current settings
 	$(RUN) -m flows.training
+
+serve: setup ## Serve the live version and its prediction page on http://127.0.0.1:8080/
+	$(RUN) -m deployments.serve --port 8080
 
 reports: setup ## Serve the local drift reports on 127.0.0.1:8765 (MLOPS_REPORTS_URL)
 	$(RUN) -m monitoring.report_server
