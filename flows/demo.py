@@ -327,6 +327,7 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
         "",
         f"endpoint (stopped now; start it again): python -m deployments.serve --port 8080 -> http://127.0.0.1:8080 (this run used {url})",
     )
+    say("", "prediction page of the live version: make serve, then http://127.0.0.1:8080/ in a browser")
     say(
         "",
         f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} -> http://127.0.0.1:5000",

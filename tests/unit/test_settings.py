@@ -118,6 +118,20 @@ def test_production_settings_reach_the_aws_config(mlops_env: Path, monkeypatch: 
         ("sg-1",),
     )
     assert (config.tracing, config.canary_bake_seconds, config.throttle_rate) == ("Active", 120.0, 100.0)
+    assert (config.page_auth, config.page_authorization) == (None, "jwt")  # unset: as the API
+
+
+def test_the_page_may_be_public_while_the_api_is_not(
+    mlops_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deployments.targets import aws_config, browser_auth
+
+    monkeypatch.setenv("MLOPS_API_PAGE_AUTH", "none")
+    assert browser_auth(load_settings()) == "none"  # the local server has no authorizer
+    config = aws_config(load_settings(), "ames-price")
+    assert (config.api_auth, config.page_authorization) == ("iam", "none")
+    monkeypatch.setenv("MLOPS_API_PAGE_AUTH", "")
+    assert aws_config(load_settings(), "ames-price").page_authorization == "iam"
 
 
 @pytest.mark.parametrize(
@@ -128,6 +142,11 @@ def test_production_settings_reach_the_aws_config(mlops_env: Path, monkeypatch: 
             "MLOPS_API_AUTH=jwt needs MLOPS_API_JWT_ISSUER and MLOPS_API_JWT_AUDIENCE",
         ),
         ({"MLOPS_API_AUTH": "basic"}, "MLOPS_API_AUTH='basic'"),
+        (
+            {"MLOPS_API_PAGE_AUTH": "jwt"},
+            "MLOPS_API_PAGE_AUTH=jwt needs MLOPS_API_JWT_ISSUER and MLOPS_API_JWT_AUDIENCE",
+        ),
+        ({"MLOPS_API_PAGE_AUTH": "public"}, "MLOPS_API_PAGE_AUTH='public'"),
         (
             {"MLOPS_LAMBDA_SUBNET_IDS": "subnet-1"},
             "MLOPS_LAMBDA_SUBNET_IDS and MLOPS_LAMBDA_SECURITY_GROUP_IDS",
