@@ -1,7 +1,8 @@
 """Serve the local `live` version over HTTP on 127.0.0.1, as API Gateway would.
 
 `python -m deployments.serve --port 8080` answers the API's routes (`POST /predict`,
-`GET /schema`, `GET /health`) with the version `live` points to: uvicorn parses HTTP,
+`GET /schema`, `GET /health`, and the prediction page at `GET /`) with the version `live`
+points to: uvicorn parses HTTP,
 `deployments.http_front` applies the gateway's rules and turns each request into a payload 2.0
 event, and `deployments.live_function` follows the alias and replaces a crashed function
 process. While it runs, the server is registered under the model's deployments folder, so a
