@@ -60,16 +60,22 @@ def _serving(url: str, process: subprocess.Popen) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, session_home: Path) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("page")
+def _deployed_home(root: Path, bundle: Path, model: str, session_home: Path) -> Path:
+    """A local home where the bundle is deployed as version 1 of `model`."""
     home = root / "home"
     (home / "cache").mkdir(parents=True)
     (session_home / "layers").mkdir(exist_ok=True)
     (home / "cache" / "layers").symlink_to(session_home / "layers")  # built once per session
-    deployer = LocalDeployer(home, MODEL, (home / "storage").as_uri())
-    example = json.loads((ames_bundle / "schema.json").read_text())["example"]
-    deployer.deploy(build_function_zip(ames_bundle, root / "v1.zip"), example, "1")
+    deployer = LocalDeployer(home, model, (home / "storage").as_uri())
+    example = json.loads((bundle / "schema.json").read_text())["example"]
+    deployer.deploy(build_function_zip(bundle, root / "v1.zip"), example, "1")
+    return home
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, session_home: Path) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("page")
+    home = _deployed_home(root, ames_bundle, MODEL, session_home)
     port, static_port = free_port(), free_port()
     url, static_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{static_port}"
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MLOPS_")}
@@ -333,3 +339,44 @@ def test_under_jwt_the_page_sends_the_token_it_was_given(page: Page, site: Site)
     assert predicted().headers.get("authorization") == "Bearer a-pasted-token"
     page.reload()  # kept for this tab
     assert page.locator("#token").input_value() == "a-pasted-token"
+
+
+def test_a_classifier_page_shows_each_class_probability(
+    browser: Browser, cancer_bundle: Path, session_home: Path, tmp_path: Path
+) -> None:
+    home = _deployed_home(tmp_path, cancer_bundle, "cancer-test", session_home)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("MLOPS_")}
+    command = [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", "cancer-test"]
+    with (tmp_path / "server.log").open("ab") as log:
+        server = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env={**clean, "MLOPS_HOME": str(home)}, stdout=log, stderr=log
+        )
+    try:
+        wait_until(lambda: _serving(url, server), 60, "the server to serve")
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{url}/")
+        schema = ServingSchema.load(cancer_bundle)
+        top = {field.name: (schema.example or {})[field.name] for field in build_form(cancer_bundle).top}
+        for name, value in top.items():
+            page.locator(f"#f-{name}").fill(str(value))
+        page.locator("#predict").click()
+        page.locator("#probabilities").wait_for(state="visible")
+        rest = {
+            name: float(value.text)
+            for name, value in typical_values(cancer_bundle, schema).items()
+            if name not in top and value.text
+        }
+        status, direct = http_json("POST", f"{url}/predict", {"instances": [{**rest, **top}]})
+        assert status == 200
+        label = direct["predictions"][0]
+        assert page.locator("#prediction").get_attribute("data-value") == label
+        rows = page.locator("#probabilities tr").all_inner_texts()
+        shown = dict(row.split("\t") for row in rows[1:])
+        expected = {name: f"{100 * share:.1f}%" for name, share in direct["probabilities"][0].items()}
+        assert shown == expected
+        context.close()
+    finally:
+        stop(server)
