@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from deployments.lambda_handler.config import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_BODY_BYTES
 from deployments.page.form import TOP_INPUTS, FormField, PageForm, build_form
-from tasks.errors import UserError
+from tasks.core.errors import UserError
 
 PageAuth = Literal["iam", "jwt", "none"]
 MAX_PAGE_BYTES = 100 * 1024

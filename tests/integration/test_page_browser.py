@@ -1,9 +1,9 @@
 """The prediction page in a real browser, served by the real local server in front of a deployed model.
 
-One server (`python -m deployments.serve`) serves a deployed Ames ridge champion and its page
+One server (`python -m deployments.local.serve`) serves a deployed Ames ridge champion and its page
 at `GET /`; headless chromium (through Playwright) opens it as a person would, and every answer
 is compared with what a direct `POST /predict` of the same values gets. A second, static web
-server on another port serves the page that `python -m deployments.page` writes, to show it
+server on another port serves the page that `python -m deployments.targets.page_file` writes, to show it
 calling the API across origins (CORS).
 """
 
@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Request
 
-from deployments.artifact import build_function_zip
 from deployments.lambda_handler.contract import ServingSchema
-from deployments.local_target import LocalDeployer
+from deployments.lambda_package.function_artifact import build_function_zip
+from deployments.local.local_target import LocalDeployer
 from deployments.page import build_page
 from deployments.page.form import build_form
 from deployments.page.typical import typical_values
-from tasks.batch import to_instances
-from tasks.data import normalise_columns, read_table
-from tasks.dataset import AMES_SPEC
+from tasks.core.dataset_spec import AMES_SPEC
+from tasks.learning.data import normalise_columns, read_table
+from tasks.steps.batch_steps import to_instances
 from tests.conftest import PROJECT_ROOT
 from tests.support.browser import chromium
 from tests.support.processes import free_port, http_json, stop, wait_until
@@ -85,7 +85,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, ames_bundle: Path, session_ho
     processes: list[subprocess.Popen] = []
     try:
         with (root / "server.log").open("ab") as log:
-            command = [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", MODEL]
+            command = [sys.executable, "-m", "deployments.local.serve", "--port", str(port), "--model", MODEL]
             processes.append(
                 subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=log)
             )
@@ -301,7 +301,15 @@ def test_a_csv_upload_returns_one_prediction_per_row(
 
 def test_the_static_page_calls_the_api_from_another_origin(page: Page, site: Site) -> None:
     written = site.static_dir / "index.html"
-    command = [sys.executable, "-m", "deployments.page", "--out", str(written), "--bundle", str(site.bundle)]
+    command = [
+        sys.executable,
+        "-m",
+        "deployments.targets.page_file",
+        "--out",
+        str(written),
+        "--bundle",
+        str(site.bundle),
+    ]
     completed = subprocess.run(  # noqa: PLW1510 - the return code is asserted
         [*command, "--api-url", site.url],
         cwd=PROJECT_ROOT,
@@ -348,7 +356,7 @@ def test_a_classifier_page_shows_each_class_probability(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MLOPS_")}
-    command = [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", "cancer-test"]
+    command = [sys.executable, "-m", "deployments.local.serve", "--port", str(port), "--model", "cancer-test"]
     with (tmp_path / "server.log").open("ab") as log:
         server = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env={**clean, "MLOPS_HOME": str(home)}, stdout=log, stderr=log
