@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
@@ -60,6 +61,13 @@ def _post_expecting_continue(url: str, body: bytes) -> tuple[bytes, bytes]:
     return interim, final
 
 
+def _page(url: str) -> str:
+    """The prediction page the server answers at `GET /`."""
+    with urllib.request.urlopen(f"{url}/", timeout=10) as response:
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        return response.read().decode("utf-8")
+
+
 def test_train_deploy_serve_and_redeploy_under_traffic(
     mlops_env: Path, ames_csv: Path, server: tuple[str, subprocess.Popen], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +81,8 @@ def test_train_deploy_serve_and_redeploy_under_traffic(
     status, schema = http_json("GET", f"{url}/schema")
     assert status == 200
     example = schema["example"]
+    # The deploy made the champion's page; the server answers it beside the API.
+    assert f"Model <b>{MODEL}</b> version 1 ·" in _page(url)
     status, answer = http_json("POST", f"{url}/predict", example)
     assert status == 200
     assert 30_000 < answer["predictions"][0] < 800_000
@@ -112,6 +122,7 @@ def test_train_deploy_serve_and_redeploy_under_traffic(
         worker.join(timeout=30)
     assert set(outcomes) == {"200:v1", "200:v2"}, outcomes
     assert outcomes["200:v1"] > 0
+    assert f"Model <b>{MODEL}</b> version 2 ·" in _page(url)  # each deploy makes its version's page
 
     deployer = LocalDeployer(mlops_env / "home", MODEL, (mlops_env / "home" / "storage").as_uri())
     assert deployer.live_version() == "2"
