@@ -92,7 +92,9 @@ def train_model(
     candidates = [future.result() for future in futures]
     deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
     champion = score_current_champion(tracking_uri, name, data, split)
-    decision = gate_promotion(name, data, deployable, champion, split, settings.promotion_margin)
+    decision = gate_promotion(
+        name, data, deployable, champion, split, settings.promotion_margin, settings.promotion_confidence
+    )
     context = RunContext(
         name,
         spec.name,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
 
-from tasks.core.metrics import holdout_metrics
+from tasks.core.metrics import higher_is_better, holdout_metrics
 from tasks.learning.candidates import build_pipeline, fit_pipeline
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import pipeline_scores
@@ -83,6 +83,6 @@ def log_target_eligible(data: PreparedData, split: Split) -> bool:
     return bool(target.min() > 0 and target.skew() > SKEW_THRESHOLD)
 
 
-def prefers_log_target(raw: Mapping[str, float], log: Mapping[str, float]) -> bool:
-    """Keep log(target) only if its cross-validated RMSLE is lower and its RMSE no higher."""
-    return log["rmsle"] < raw["rmsle"] and log["rmse"] <= raw["rmse"]
+def prefers_log_target(raw: Mapping[str, float], log: Mapping[str, float], metric: str) -> bool:
+    """Keep log(target) only if it is better by cross-validation on the primary metric."""
+    return log[metric] > raw[metric] if higher_is_better(metric) else log[metric] < raw[metric]

@@ -27,6 +27,7 @@ from tasks.learning.champion_scoring import ChampionScore, onnx_metrics, score_c
 from tasks.learning.cross_validation import Fold, TrialScore, cv_folds, score_trial
 from tasks.learning.data import DataValidationError, PreparedData, prepare_data, read_table
 from tasks.learning.data_snapshot import Snapshot, write_snapshot
+from tasks.learning.gate_statistics import TOP_ERRORS, error_concentration, paired_bootstrap
 from tasks.learning.importance import FeatureImportance, measure_importance
 from tasks.learning.onnx_export import create_session, onnx_scores
 from tasks.learning.production_data import ProductionRows, append_production_rows, labelled_production_rows
@@ -169,10 +170,21 @@ def tune_candidates(
 def fit_candidate_task(
     family: str, data: PreparedData, split: Split, seed: int, tuning: TuningResult | None = None
 ) -> FittedCandidate:
-    """Fit one candidate family (with its tuned parameters, if any) and score it on the holdout."""
-    candidate = fit_candidate(family, data, split, seed, tuning)
-    metric, value, _ = primary_score(data.task, candidate.metrics)
-    get_run_logger().info("%s: holdout %s=%.6g in %.1fs", family, metric, value, candidate.fit_seconds)
+    """Fit one candidate family (with its tuned parameters, if any), cross-validate and score it."""
+    tuned = tuning is not None and bool(tuning.cv_metrics)
+    candidate = fit_candidate(
+        family, data, split, seed, tuning, None if tuned else cv_folds(data, split, seed)
+    )
+    metric, value, _ = primary_score(data.metric, candidate.metrics)
+    cv = candidate.cv_metrics.get(metric)
+    get_run_logger().info(
+        "%s: cross-validated %s=%s, holdout %.6g, fitted in %.1fs",
+        family,
+        metric,
+        "none" if cv is None else f"{cv:.6g}",
+        value,
+        candidate.fit_seconds,
+    )
     return candidate
 
 
@@ -229,16 +241,22 @@ def gate_promotion(
     champion: ChampionScore | None,
     split: Split,
     margin: float,
+    confidence: float = 0.0,
 ) -> PromotionDecision:
-    """Decide whether the candidate replaces the champion, and say why."""
-    metric, candidate_score, higher_is_better = primary_score(data.task, deployable.onnx_metrics)
+    """Decide whether the candidate replaces the champion, and say why (and how sure)."""
+    metric, candidate_score, higher_is_better = primary_score(data.metric, deployable.onnx_metrics)
     recent = RecentCheck(note=split.recent_note)
     if split.recent is not None and champion is not None and champion.recent_score is not None:
         metrics = onnx_metrics(deployable.onnx_model, split.recent, data.numeric, data.categorical, data)
-        _, score, _ = primary_score(data.task, metrics)
+        _, score, _ = primary_score(data.metric, metrics)
         recent = RecentCheck(
             rows=len(split.recent), candidate_score=score, champion_score=champion.recent_score
         )
+    actual = split.holdout[data.target].to_numpy()
+    share = None
+    if champion is not None and champion.holdout_scores is not None:
+        share = paired_bootstrap(metric, data.task, actual, deployable.onnx_scores, champion.holdout_scores)
+    concentration = error_concentration(metric, data.task, actual, deployable.onnx_scores)
     decision = decide_promotion(
         metric,
         candidate_score,
@@ -247,6 +265,9 @@ def gate_promotion(
         higher_is_better=higher_is_better,
         margin=margin,
         recent=recent,
+        bootstrap_share=share,
+        confidence=confidence,
+        concentration=(TOP_ERRORS, concentration),
     )
     verdict = "Promoting" if decision.promoted else "Keeping the champion"
     get_run_logger().info("%s: %s", verdict, decision.reason)
