@@ -26,6 +26,7 @@ from tasks.steps.train_steps import (
     record_training,
     score_current_champion,
     select_deployable_candidate,
+    shadow_gate,
     snapshot_training_data,
     split_training_data,
     tune_candidates,
@@ -95,6 +96,7 @@ def train_model(
     decision = gate_promotion(
         name, data, deployable, champion, split, settings.promotion_margin, settings.promotion_confidence
     )
+    decision = shadow_gate(settings, name, data, split, deployable, decision)
     context = RunContext(
         name,
         spec.name,

@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     random_seed: int = Field(42, ge=0)
     min_rows: int = Field(50, ge=10)
     promotion_margin: float = Field(0.0, ge=0.0, lt=1.0)
+    shadow_check: bool = Field(
+        default=True,
+        description="Before promoting, score the last monitor window's logged requests with the challenger.",
+    )
+    shadow_tolerance: float = Field(
+        0.05,
+        ge=0.0,
+        lt=1.0,
+        description="How much worse than the champion's the challenger's estimated metric on those "
+        "requests may be (a share of it).",
+    )
     promotion_confidence: float = Field(
         0.95,
         ge=0.0,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from tasks.learning.shadow import ShadowCheck
+
 
 class RecentCheck(BaseModel):
     """Both models' primary metric on the recent slice, or why the slice was not scored."""
@@ -35,6 +37,23 @@ class PromotionDecision(BaseModel):
     confidence: float = 0.0  # the share it needs (0: not checked)
     top_error_rows: int = 0
     top_error_share: float | None = None  # of the candidate's holdout loss, carried by its largest errors
+    shadow: ShadowCheck | None = None  # the challenger on the last window's logged requests
+
+
+def apply_shadow_check(decision: PromotionDecision, shadow: ShadowCheck) -> PromotionDecision:
+    """The decision with the shadow check: a promotion stands only if the challenger did not fail it."""
+    promoted, reason = decision.promoted, decision.reason
+    if shadow.passed is None:
+        reason += f"; shadow check not compared: {shadow.note or 'no estimate'}"
+    else:
+        mine, theirs = shadow.challenger_estimate, shadow.champion_estimate
+        verdict = "within" if shadow.passed else "worse than"
+        reason += (
+            f"; on {shadow.rows} logged requests of {shadow.window} its estimated {shadow.metric} "
+            f"{mine:.6g} is {verdict} the champion's {theirs:.6g} (tolerance {shadow.tolerance:.0%})"
+        )
+        promoted = promoted and shadow.passed
+    return decision.model_copy(update={"promoted": promoted, "reason": reason, "shadow": shadow})
 
 
 def relative_improvement(candidate: float, champion: float, *, higher_is_better: bool) -> float:
@@ -155,4 +174,26 @@ def promotion_markdown(decision: PromotionDecision, family: str) -> str:
         ]
     if recent.note:
         lines += ["", f"Recent check skipped: {recent.note}."]
+    if decision.shadow is not None:
+        lines += ["", *shadow_lines(decision.shadow)]
     return "\n".join(lines)
+
+
+def shadow_lines(shadow: ShadowCheck) -> list[str]:
+    """The shadow check as a Markdown table, or why it compared nothing."""
+
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.6g}"
+
+    head = f"Shadow check on {shadow.rows} logged requests of {shadow.window}"
+    if shadow.passed is None:
+        return [f"{head}: not compared ({shadow.note or 'no estimate'})."]
+    agreement = "n/a" if shadow.agreement is None else f"{shadow.agreement:.0%}"
+    return [
+        f"{head}: answers agree on {agreement} of them.",
+        "",
+        f"| {shadow.metric} | estimated | realized ({shadow.labelled_rows} labelled) |",
+        "| --- | --- | --- |",
+        f"| challenger | {cell(shadow.challenger_estimate)} | {cell(shadow.challenger_realized)} |",
+        f"| champion | {cell(shadow.champion_estimate)} | {cell(shadow.champion_realized)} |",
+    ]

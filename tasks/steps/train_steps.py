@@ -11,6 +11,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
 
+from deployments.lambda_handler.contract import ServingSchema
 from monitoring.logs.window import Window
 from tasks.core.dataset_spec import DatasetSpec
 from tasks.core.errors import TRANSIENT_RETRIES
@@ -31,8 +32,15 @@ from tasks.learning.gate_statistics import TOP_ERRORS, error_concentration, pair
 from tasks.learning.importance import FeatureImportance, measure_importance
 from tasks.learning.onnx_export import create_session, onnx_scores
 from tasks.learning.production_data import ProductionRows, append_production_rows, labelled_production_rows
-from tasks.learning.promotion import PromotionDecision, RecentCheck, decide_promotion, promotion_markdown
+from tasks.learning.promotion import (
+    PromotionDecision,
+    RecentCheck,
+    apply_shadow_check,
+    decide_promotion,
+    promotion_markdown,
+)
 from tasks.learning.retrain_data import RetrainRows, RetrainRule, choose_retrain_rows, split_retrain_rows
+from tasks.learning.shadow import Challenger, Champion, shadow_check
 from tasks.learning.split import Split
 from tasks.learning.tracking import RunContext, TrainingRecord, record_training_run
 from tasks.learning.tuning import TuningBudget, TuningResult, tune_families
@@ -318,3 +326,35 @@ def record_training(
 def _train_scores(deployable: DeployableModel, data: PreparedData, split: Split) -> np.ndarray:
     session = create_session(deployable.onnx_model)
     return onnx_scores(session, split.train, data.numeric, data.categorical, data.task)
+
+
+@step
+def shadow_gate(
+    settings: Settings,
+    model_name: str,
+    data: PreparedData,
+    split: Split,
+    deployable: DeployableModel,
+    decision: PromotionDecision,
+) -> PromotionDecision:
+    """A challenger that passed the gate first answers the last window's requests beside the champion."""
+    if not (decision.promoted and decision.champion_version and settings.shadow_check):
+        return decision
+    context = load_model_context(settings, model_name)
+    schema = ServingSchema.from_dict(build_schema(data, split.train).model_dump())
+    challenger = Challenger(deployable.onnx_model, data, schema, split.holdout, deployable.onnx_scores)
+    champion = Champion(context.version, context.schema, context.holdout)
+    window = Window.last(settings.monitor_window_hours)
+    shadow = shadow_check(
+        settings.storage, model_name, champion, challenger, window, settings.shadow_tolerance
+    )
+    checked = apply_shadow_check(decision, shadow)
+    get_run_logger().info(
+        "%s: %s", "Promoting" if checked.promoted else "Keeping the champion", checked.reason
+    )
+    create_markdown_artifact(
+        key=artifact_key("promotion", model_name),
+        description="Champion gate",
+        markdown=promotion_markdown(checked, deployable.candidate.family),
+    )
+    return checked
