@@ -18,6 +18,7 @@ from tasks.learning.candidates import FAMILIES
 from tasks.learning.tracking import RunContext
 from tasks.steps.task_runner import ConfiguredTaskRunner
 from tasks.steps.train_steps import (
+    add_ensemble_candidate,
     add_production_rows,
     fit_candidate_task,
     gate_promotion,
@@ -90,7 +91,7 @@ def train_model(
         fit_candidate_task.submit(family, data, split, settings.random_seed, tuning.get(family))
         for family in chosen_families
     ]
-    candidates = [future.result() for future in futures]
+    candidates = add_ensemble_candidate([future.result() for future in futures], data, split)
     deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
     champion = score_current_champion(tracking_uri, name, data, split)
     decision = gate_promotion(

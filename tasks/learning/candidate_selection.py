@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from tasks.core.metrics import holdout_metrics, primary_score
 from tasks.learning.candidates import build_pipeline, fit_pipeline, model_params
-from tasks.learning.cross_validation import Fold, score_trial
+from tasks.learning.cross_validation import Fold, TrialScore, score_trial
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import (
     OnnxExportError,
@@ -37,7 +37,12 @@ class FittedCandidate:
     fit_seconds: float
     params: dict[str, str] = field(default_factory=dict)
     tuning: TuningResult | None = None
-    cv_metrics: dict[str, float] = field(default_factory=dict)  # out-of-fold, on the training rows
+    cross_validation: TrialScore | None = None  # out-of-fold metrics and scores on the training rows
+
+    @property
+    def cv_metrics(self) -> dict[str, float]:
+        """Out-of-fold metrics on the training rows (empty when not cross-validated)."""
+        return {} if self.cross_validation is None else self.cross_validation.metrics
 
     def ranking_metrics(self) -> dict[str, float]:
         """What ranks the candidate: its cross-validated metrics, its holdout ones without them."""
@@ -70,19 +75,21 @@ def fit_candidate(
     parameters' on `folds`) rank it; the holdout only reports and gates.
     """
     params = None if tuning is None else tuning.params
-    if tuning is not None and tuning.cv_metrics:
-        cv_metrics = tuning.cv_metrics
+    if tuning is not None and tuning.best is not None:
+        cross_validation: TrialScore | None = tuning.best
     elif folds:
-        cv_metrics = score_trial(family, params or {}, data, split, folds, seed).metrics
+        cross_validation = score_trial(family, params or {}, data, split, folds, seed)
     else:
-        cv_metrics = {}
+        cross_validation = None
     pipeline = build_pipeline(family, data.task, data.numeric, data.categorical, seed, params)
     started = time.perf_counter()
     fit_pipeline(pipeline, split.train[data.features], split.train[data.target], split.train_weights)
     fit_seconds = time.perf_counter() - started
     scores = pipeline_scores(pipeline, split.holdout[data.features], data.task)
     metrics = holdout_metrics(data.task, split.holdout[data.target].to_numpy(), scores)
-    return FittedCandidate(family, pipeline, metrics, fit_seconds, model_params(pipeline), tuning, cv_metrics)
+    return FittedCandidate(
+        family, pipeline, metrics, fit_seconds, model_params(pipeline), tuning, cross_validation
+    )
 
 
 def rank_candidates(candidates: list[FittedCandidate], data: PreparedData) -> list[FittedCandidate]:

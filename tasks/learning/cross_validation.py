@@ -27,10 +27,12 @@ Fold = tuple[np.ndarray, np.ndarray]  # positions in split.train to fit on, then
 
 @dataclass(frozen=True)
 class TrialScore:
-    """Out-of-fold metrics of one set of hyperparameters and how long scoring took."""
+    """Out-of-fold metrics of one set of hyperparameters, the scores behind them and how long it took."""
 
     metrics: dict[str, float]
     seconds: float
+    rows: np.ndarray | None = None  # positions in split.train that were scored, in score order
+    scores: np.ndarray | None = None  # the out-of-fold score of each of those rows
 
 
 def cv_folds(data: PreparedData, split: Split, seed: int, n_folds: int = CV_FOLDS) -> list[Fold]:
@@ -72,7 +74,7 @@ def score_trial(
         )
         offset += len(score_rows)
     metrics = holdout_metrics(data.task, target.to_numpy()[scored_rows], scores)
-    return TrialScore(metrics, time.perf_counter() - started)
+    return TrialScore(metrics, time.perf_counter() - started, scored_rows, scores)
 
 
 def log_target_eligible(data: PreparedData, split: Split) -> bool:

@@ -76,7 +76,12 @@ class TuningResult:
     metric: str
     cv_score: float | None
     trials: list[TrialRecord] = field(default_factory=list)
-    cv_metrics: dict[str, float] = field(default_factory=dict)  # the best trial's out-of-fold metrics
+    best: TrialScore | None = None  # the best trial's out-of-fold metrics and scores
+
+    @property
+    def cv_metrics(self) -> dict[str, float]:
+        """The best trial's out-of-fold metrics (empty when every trial failed)."""
+        return {} if self.best is None else self.best.metrics
 
     def table(self) -> pd.DataFrame:
         """One row per trial: number, state, out-of-fold metrics, seconds, then the parameters."""
@@ -128,7 +133,7 @@ class _FamilyTuner:
         self.compare_log = log_target_eligible(data, split) and budget.trials >= 2  # noqa: PLR2004 - two variants
         self.log_target: bool | None = None if self.compare_log else False
         self.records: list[TrialRecord] = []
-        self.scored: dict[int, dict[str, float]] = {}  # Optuna trial number -> out-of-fold metrics
+        self.scored: dict[int, TrialScore] = {}  # Optuna trial number -> its out-of-fold score
         self.started = time.monotonic()
 
     def next_batch(self, size: int) -> list[tuple[Trial | None, dict[str, Any]]]:
@@ -167,7 +172,7 @@ class _FamilyTuner:
             value = math.nan if isinstance(outcome, Exception) else outcome.metrics[self.metric]
             if math.isfinite(value):
                 assert isinstance(outcome, TrialScore)
-                self.scored[trial.number] = outcome.metrics
+                self.scored[trial.number] = outcome
                 self.study.tell(trial, value)
             else:
                 self.study.tell(trial, state=TrialState.FAIL)
@@ -180,7 +185,7 @@ class _FamilyTuner:
         best = self.study.best_trial
         params = {**best.params, **({LOG_TARGET: True} if self.log_target else {})}
         return TuningResult(
-            self.family, params, self.metric, best.value, self.records, self.scored.get(best.number, {})
+            self.family, params, self.metric, best.value, self.records, self.scored.get(best.number)
         )
 
 

@@ -28,6 +28,7 @@ from tasks.learning.champion_scoring import ChampionScore, onnx_metrics, score_c
 from tasks.learning.cross_validation import Fold, TrialScore, cv_folds, score_trial
 from tasks.learning.data import DataValidationError, PreparedData, prepare_data, read_table
 from tasks.learning.data_snapshot import Snapshot, write_snapshot
+from tasks.learning.ensemble import ensemble_candidate
 from tasks.learning.gate_statistics import TOP_ERRORS, error_concentration, paired_bootstrap
 from tasks.learning.importance import FeatureImportance, measure_importance
 from tasks.learning.onnx_export import create_session, onnx_scores
@@ -194,6 +195,27 @@ def fit_candidate_task(
         candidate.fit_seconds,
     )
     return candidate
+
+
+@step
+def add_ensemble_candidate(
+    candidates: list[FittedCandidate], data: PreparedData, split: Split
+) -> list[FittedCandidate]:
+    """The candidates, with the average of the best families when cross-validation prefers it."""
+    ensemble = ensemble_candidate(candidates, data, split)
+    logger = get_run_logger()
+    if ensemble is None:
+        logger.info("No average of the best families beats the best one by cross-validation")
+        return candidates
+    metric, value, _ = primary_score(data.metric, ensemble.metrics)
+    logger.info(
+        "ensemble of %s: cross-validated %s=%.6g, holdout %.6g",
+        ensemble.params["members"],
+        metric,
+        ensemble.cv_metrics[metric],
+        value,
+    )
+    return [*candidates, ensemble]
 
 
 @step
