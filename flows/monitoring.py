@@ -83,7 +83,7 @@ def monitor_model(
 
     The window is the last `window_hours` (default `MLOPS_MONITOR_WINDOW_HOURS`, 24), or
     `start`..`end` when both are given. `ignore_cooldown` lets a manual run start a retrain
-    within the cooldown (never while a training run is in flight). The drift threshold and
+    within the cooldown (never while a training run of the model is in flight). The drift threshold and
     measure (`weighted`: importance share of drifted inputs, or `share`), the allowed quality
     drop and the retrain mode override their settings for this run; `retrain_data_source` is the training
     data of a retrain this run starts inline (the data the champion was trained from otherwise).
