@@ -44,10 +44,10 @@ train: setup ## Run the training flow once with the current settings
 	$(RUN) -m flows.training
 
 reports: setup ## Serve the local drift reports on 127.0.0.1:8765 (MLOPS_REPORTS_URL)
-	$(RUN) -m monitoring.report_server
+	$(RUN) -m monitoring.publish.report_server
 
 evidently-ui: setup ## Evidently UI on the monitoring history, 127.0.0.1:8000 (MLOPS_EVIDENTLY_UI_PORT)
-	$(RUN) -m monitoring.history_ui
+	$(RUN) -m monitoring.publish.history_ui
 
 clean: ## Remove local state (.mlops) and the virtual environment
 	rm -rf .mlops $(VENV)

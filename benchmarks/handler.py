@@ -18,7 +18,7 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from deployments.artifact import (
+from deployments.lambda_package.function_artifact import (
     LAMBDA_PLATFORM,
     LAMBDA_PYTHON_VERSION,
     LAYER_PACKAGES,
@@ -26,14 +26,14 @@ from deployments.artifact import (
     build_layer,
     pinned_requirements,
 )
-from deployments.local_runner import LocalFunction, http_event, unpack_artifact
-from deployments.local_target import local_layers
-from tasks.bundle import BundleMetadata, MonitoringBaseline, build_schema, sha256_hex, write_bundle
-from tasks.candidate_selection import fit_candidate, select_deployable
-from tasks.data import prepare_data, read_table
-from tasks.dataset import AMES_SPEC
-from tasks.importance import FeatureImportance, normalised_shares
-from tasks.settings import PROJECT_ROOT
+from deployments.lambda_package.function_process import LocalFunction, http_event, unpack_artifact
+from deployments.local.local_target import local_layers
+from tasks.core.dataset_spec import AMES_SPEC
+from tasks.core.settings import PROJECT_ROOT
+from tasks.learning.bundle import BundleMetadata, MonitoringBaseline, build_schema, sha256_hex, write_bundle
+from tasks.learning.candidate_selection import fit_candidate, select_deployable
+from tasks.learning.data import prepare_data, read_table
+from tasks.learning.importance import FeatureImportance, normalised_shares
 from tests.support.handler import load_handler
 
 
@@ -72,7 +72,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
 
     data = prepare_data(read_table(args.data, AMES_SPEC.missing_values), AMES_SPEC, args.data, 50)
-    from tasks.split import split_data
+    from tasks.learning.split import split_data
 
     split = split_data(data, None, 0.2, 42)
     candidate = fit_candidate(args.family, data, split, 42)

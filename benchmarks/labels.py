@@ -34,14 +34,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deployments.lambda_handler.contract import LABEL_FIELDS, LABELS_PREFIX, ServingSchema
-from monitoring.label_read import read_window_labels
-from monitoring.label_rules import LabelRules
-from monitoring.label_upload import store_labels
-from monitoring.labels import join_labels
-from monitoring.reader import LogReader, compacted_object
-from monitoring.window import HOUR, Window
-from tasks.settings import PROJECT_ROOT
-from tasks.storage import filesystem, join_url, write_bytes
+from monitoring.labels.commands import join_labels
+from monitoring.labels.label_read import read_window_labels
+from monitoring.labels.label_rules import LabelRules
+from monitoring.labels.label_upload import store_labels
+from monitoring.logs.reader import LogReader, compacted_object
+from monitoring.logs.window import HOUR, Window
+from tasks.core.settings import PROJECT_ROOT
+from tasks.core.storage import filesystem, join_url, write_bytes
 
 MODEL = "labels-bench"
 ROWS_PER_REQUEST = 1000

@@ -51,11 +51,11 @@ def later_period_metrics(
     """Metrics of a registered version's ONNX model on raw rows (prepared as training would)."""
     from deployments.lambda_handler.contract import MODEL_FILE, ServingSchema
     from flows.demo import size_features
-    from tasks.data import prepare_data
-    from tasks.evaluate import holdout_metrics
-    from tasks.onnx_export import create_session, onnx_scores
-    from tasks.registry import fetch_bundle
-    from tasks.settings import load_settings
+    from tasks.core.metrics import holdout_metrics
+    from tasks.core.settings import load_settings
+    from tasks.learning.data import prepare_data
+    from tasks.learning.onnx_export import create_session, onnx_scores
+    from tasks.registry.model_registry import fetch_bundle
 
     settings = load_settings()
     bundle, _ = fetch_bundle(settings.tracking_uri, settings.model_name, version, work / "scored")
@@ -71,10 +71,10 @@ def later_period_metrics(
 def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
     """Train, serve, monitor (with inline retrain) and score the later period, in this process."""
     from deployments.lambda_handler.contract import CHAMPION_ALIAS
-    from flows.monitoring import monitor_model
+    from flows.monitor import monitor_model
     from flows.training import train_model
-    from tasks.registry import mlflow_client, version_by_alias
-    from tasks.settings import load_settings
+    from tasks.core.settings import load_settings
+    from tasks.registry.model_registry import mlflow_client, version_by_alias
 
     settings = load_settings()
     last_training, served, scored, factor = PERIODS[data.name]

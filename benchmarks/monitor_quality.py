@@ -3,7 +3,7 @@
 Run: `.venv/bin/python -m benchmarks.monitor_quality [--case ames] [--case gapminder] [--case seattle]`
 
 For each data set: train on an early period with the `train` flow (which deploys the
-champion to the local target), start the local HTTP endpoint (`deployments.serve`), then
+champion to the local target), start the local HTTP endpoint (`deployments.local.serve`), then
 for each later window POST its rows one request at a time over a kept-alive connection,
 upload their true values as labels, and run the `monitor` flow over exactly that window
 (retrains off, so every window is judged against the same champion). Prints one line per
@@ -39,9 +39,9 @@ WINDOWS: dict[str, tuple[int, list[tuple[str, int, int, float]]]] = {
 
 def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
     """Train, serve and monitor one data set in this process (its settings come from the environment)."""
-    from flows.monitoring import monitor_model
+    from flows.monitor import monitor_model
     from flows.training import train_model
-    from tasks.settings import load_settings
+    from tasks.core.settings import load_settings
 
     settings = load_settings()
     last_training_period, windows = WINDOWS[data.name]

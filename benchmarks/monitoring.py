@@ -28,10 +28,10 @@ import pandas as pd
 
 from deployments.lambda_handler.contract import ServingSchema, prediction_key
 from deployments.lambda_handler.sinks import encode_records
-from monitoring.compaction import compact_closed_hours
-from monitoring.reader import LogReader
-from monitoring.window import Window
-from tasks.settings import PROJECT_ROOT
+from monitoring.logs.compaction import compact_closed_hours
+from monitoring.logs.reader import LogReader
+from monitoring.logs.window import Window
+from tasks.core.settings import PROJECT_ROOT
 from tests.support.moto_server import FAKE_CREDENTIALS, moto_server
 
 MODEL = "ames-bench"
@@ -109,7 +109,7 @@ def train_champion(home: Path, data: str) -> tuple[dict, pd.DataFrame]:
     subprocess.run(
         [sys.executable, "-m", "flows.training"], env=env, cwd=PROJECT_ROOT, check=True, capture_output=True
     )
-    from tasks.registry import fetch_bundle
+    from tasks.registry.model_registry import fetch_bundle
 
     bundle, _ = fetch_bundle(f"sqlite:///{home / 'mlflow.db'}", MODEL, None, home / "bundle")
     return json.loads((bundle / "schema.json").read_text()), pd.read_parquet(bundle / "reference.parquet")
@@ -202,7 +202,7 @@ def main() -> None:
         path.unlink()
     # VmHWM is the child's own high-water mark; ru_maxrss would carry this (large) parent's over the fork.
     script = (
-        "import re, time; from pathlib import Path; from flows.monitoring import monitor_model; "
+        "import re, time; from pathlib import Path; from flows.monitor import monitor_model; "
         "t = time.perf_counter(); s = monitor_model(); "
         "peak = int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1)) // 1024; "
         "print(f'{time.perf_counter() - t:.2f}', s.rows, s.verdict.status, peak)"

@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.dataset import AMES_SPEC, DatasetSpec
-from tasks.settings import PROJECT_ROOT
+from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec
+from tasks.core.settings import PROJECT_ROOT
 
 AMES_CSV = PROJECT_ROOT.parent / "shared" / "data" / "AmesHousing.csv"
 
@@ -120,7 +120,7 @@ class Replayed:
 
 
 class Endpoint:
-    """The local HTTP endpoint of a model (`deployments.serve`), and a kept-alive client on it."""
+    """The local HTTP endpoint of a model (`deployments.local.serve`), and a kept-alive client on it."""
 
     def __init__(self, model_name: str, work: Path) -> None:
         from tests.support.processes import free_port
@@ -128,7 +128,7 @@ class Endpoint:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", model_name],
+            [sys.executable, "-m", "deployments.local.serve", "--port", str(port), "--model", model_name],
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=(work / "serve.log").open("w"),
@@ -166,9 +166,9 @@ def replay(
     """POST each row (area and size inputs times `factor`) one request at a time; upload the labels."""
     from deployments.lambda_handler.contract import ServingSchema
     from flows.demo import shifted, size_features
-    from monitoring.labels import upload_labels
-    from tasks.batch import to_instances
-    from tasks.data import normalise_columns
+    from monitoring.labels.commands import upload_labels
+    from tasks.learning.data import normalise_columns
+    from tasks.steps.batch_steps import to_instances
     from tests.support.traffic import HttpTraffic
 
     traffic = HttpTraffic(endpoint.url)

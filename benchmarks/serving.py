@@ -3,7 +3,7 @@
 Run: `.venv/bin/python -m benchmarks.serving [--requests 2000]`
 
 Trains an Ames champion (gradient boosting, no tuning) in a temporary `MLOPS_HOME`, deploys it
-to the local target, then starts both servers on 127.0.0.1: `python -m deployments.serve`
+to the local target, then starts both servers on 127.0.0.1: `python -m deployments.local.serve`
 (the Lambda function behind an API Gateway-like HTTP front, ONNX) and
 `mlflow models serve -m models:/<model>@champion --env-manager local` (the scikit-learn
 pipeline, the way MLflow users serve a registered model). Each client holds one kept-alive
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.replay import AMES_CSV, wait_for
-from tasks.settings import PROJECT_ROOT
+from tasks.core.settings import PROJECT_ROOT
 from tests.support.processes import child_pids, free_port
 
 CLIENTS = (1, 8)
@@ -109,8 +109,8 @@ def recovery_after_kills(port: int, server_pid: int, body: bytes, kills: int = 5
 
 def request_bodies(rows: int) -> tuple[list[bytes], list[bytes]]:
     """The same Ames rows as project instances (missing fields left out) and as MLflow records."""
-    from tasks.data import prepare_data, read_table
-    from tasks.dataset import AMES_SPEC
+    from tasks.core.dataset_spec import AMES_SPEC
+    from tasks.learning.data import prepare_data, read_table
 
     data = prepare_data(read_table(str(AMES_CSV)), AMES_SPEC, "ames", 50)
     frame = data.frame[data.features].head(rows)
@@ -141,7 +141,7 @@ def main() -> None:
         PREFECT_LOGGING_LEVEL="WARNING",
     )
     from flows.training import train_model
-    from tasks.settings import load_settings
+    from tasks.core.settings import load_settings
 
     summary = train_model()
     settings = load_settings()
@@ -152,7 +152,15 @@ def main() -> None:
     env["PATH"] = f"{bin_folder}{os.pathsep}{env.get('PATH', '')}"
     servers = [
         subprocess.Popen(
-            [sys.executable, "-m", "deployments.serve", "--port", str(ours_port), "--model", "ames-http"],
+            [
+                sys.executable,
+                "-m",
+                "deployments.local.serve",
+                "--port",
+                str(ours_port),
+                "--model",
+                "ames-http",
+            ],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -183,7 +191,7 @@ def main() -> None:
             ours = load(ours_port, "/predict", ours_body, clients)
             theirs = load(mlflow_port, "/invocations", mlflow_body, clients)
             for name, figures in (
-                ("deployments.serve (ONNX function)", ours),
+                ("deployments.local.serve (ONNX function)", ours),
                 ("mlflow models serve", theirs),
             ):
                 print(

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
-from flows.commands import command_parameters
-from flows.permanent_errors import fails_in_one_line
-from flows.temporary_server import run_flow
-from tasks.batch import BatchResult, score_source
-from tasks.errors import quiet_permanent_errors, run_command
-from tasks.monitoring import load_reference
-from tasks.settings import load_settings
+from flows.cli.failed_runs import fails_in_one_line
+from flows.cli.options import command_parameters
+from flows.cli.temporary_server import run_flow
+from tasks.core.errors import quiet_permanent_errors, run_command
+from tasks.core.settings import load_settings
+from tasks.steps.batch_steps import BatchResult, score_source
+from tasks.steps.monitor_steps import load_reference
 
 
 @flow(name="batch-predict")

@@ -66,7 +66,7 @@ def shifted(instance: dict[str, Any], sizes: set[str], factor: float) -> dict[st
 
 def replay_instances(later: Any, schema: Any, factor: float) -> list[dict[str, Any]]:
     """The later sales as request instances, with the synthetic shift applied and narrated."""
-    from tasks.batch import to_instances
+    from tasks.steps.batch_steps import to_instances
 
     instances = to_instances(later, schema)
     if factor == 1:
@@ -119,8 +119,8 @@ def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, dict[st
 
 def _read_sales(source: str) -> Any:
     """The Ames sales table; an unreachable source ends the demo with one line naming the fix."""
-    from tasks.data import normalise_columns, read_table
-    from tasks.dataset import AMES_SPEC
+    from tasks.core.dataset_spec import AMES_SPEC
+    from tasks.learning.data import normalise_columns, read_table
 
     try:
         return normalise_columns(read_table(source, AMES_SPEC.missing_values))
@@ -141,10 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     _quiet()
-    from tasks.settings import load_settings
+    from tasks.core.settings import load_settings
 
     settings = load_settings()  # a wrong setting stops here, before the slow imports and any server
-    from flows.temporary_server import prefect_api
+    from flows.cli.temporary_server import prefect_api
 
     with prefect_api():
         _run(settings, args.shift)
@@ -155,13 +155,13 @@ def _run(settings: Any, shift: float) -> None:  # noqa: PLR0915 - a narrated scr
     import pandas as pd
 
     from deployments.lambda_handler.contract import CHAMPION_ALIAS, ServingSchema
-    from deployments.local_target import LocalDeployer
-    from flows.monitoring import monitor_model
+    from deployments.local.local_target import LocalDeployer
+    from flows.monitor import monitor_model
     from flows.training import train_model
-    from monitoring.labels import upload_labels
-    from monitoring.summary import served_text
-    from tasks.registry import mlflow_client
-    from tasks.settings import PROJECT_ROOT
+    from monitoring.labels.commands import upload_labels
+    from monitoring.publish.summary import served_text
+    from tasks.core.settings import PROJECT_ROOT
+    from tasks.registry.model_registry import mlflow_client
 
     started = time.perf_counter()
     model = settings.model_name
@@ -202,7 +202,7 @@ def _run(settings: Any, shift: float) -> None:  # noqa: PLR0915 - a narrated scr
     url = f"http://127.0.0.1:{port}"
     say(f"2. Serving the live version at {url} (API Gateway payload 2.0 events to the local Lambda runner)")
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", model],
+        [sys.executable, "-m", "deployments.local.serve", "--port", str(port), "--model", model],
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=(demo_dir / "serve.log").open("w"),
@@ -289,7 +289,7 @@ def _run(settings: Any, shift: float) -> None:  # noqa: PLR0915 - a narrated scr
 
 def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, seconds: float) -> None:
     from deployments.lambda_handler.contract import CHAMPION_ALIAS
-    from tasks.registry import mlflow_client
+    from tasks.registry.model_registry import mlflow_client
 
     client = mlflow_client(settings.tracking_uri)
     champion = str(client.get_model_version_by_alias(model, CHAMPION_ALIAS).version)
@@ -325,7 +325,7 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
     say("", "drift and quality over time: make evidently-ui, then http://127.0.0.1:8000")
     say(
         "",
-        f"endpoint (stopped now; start it again): python -m deployments.serve --port 8080 -> http://127.0.0.1:8080 (this run used {url})",
+        f"endpoint (stopped now; start it again): python -m deployments.local.serve --port 8080 -> http://127.0.0.1:8080 (this run used {url})",
     )
     say(
         "",
@@ -342,6 +342,6 @@ def _summary(settings: Any, model: str, deployer: Any, monitor: Any, url: str, s
 
 
 if __name__ == "__main__":
-    from tasks.errors import run_command
+    from tasks.core.errors import run_command
 
     run_command(main)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
-from deployments.result import DeploymentResult
-from flows.commands import command_parameters
-from flows.permanent_errors import fails_in_one_line
-from flows.temporary_server import run_flow
-from tasks.deploy import build_function_artifact, deploy_artifact, fetch_model_bundle
-from tasks.errors import quiet_permanent_errors, run_command
-from tasks.settings import load_settings
+from deployments.common.deploy_result import DeploymentResult
+from flows.cli.failed_runs import fails_in_one_line
+from flows.cli.options import command_parameters
+from flows.cli.temporary_server import run_flow
+from tasks.core.errors import quiet_permanent_errors, run_command
+from tasks.core.settings import load_settings
+from tasks.steps.deploy_steps import build_artifact, deploy_artifact, fetch_model_bundle
 
 
 @flow(name="deploy")
@@ -25,7 +25,7 @@ def deploy_model(model_name: str | None = None, model_version: str | None = None
     settings = load_settings()
     name = model_name or settings.model_name
     bundle, version = fetch_model_bundle(settings, name, model_version)
-    artifact = build_function_artifact(bundle)
+    artifact = build_artifact(settings, name, bundle)
     return deploy_artifact(settings, name, artifact, bundle, version)
 
 

@@ -6,19 +6,20 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from deployments.lambda_handler.contract import PREDICTIONS_PREFIX
-from flows.commands import command_parameters
+from flows.cli.failed_runs import fails_in_one_line
+from flows.cli.options import command_parameters
+from flows.cli.temporary_server import run_flow
 from flows.deploy import deploy_model
-from flows.permanent_errors import fails_in_one_line
-from flows.temporary_server import run_flow
-from tasks.dataset import DatasetSpec
-from tasks.errors import quiet_permanent_errors, run_command
-from tasks.recipe import RecipeRequest, TrainingRecipe
-from tasks.retrain_data import RetrainData
-from tasks.settings import Settings, load_settings
-from tasks.storage import join_url
-from tasks.task_runner import ConfiguredTaskRunner
-from tasks.tracking import RunContext
-from tasks.training import (
+from tasks.core.dataset_spec import DatasetSpec
+from tasks.core.errors import quiet_permanent_errors, run_command
+from tasks.core.settings import Settings, load_settings
+from tasks.core.storage import join_url
+from tasks.learning.recipe import RecipeRequest, TrainingRecipe
+from tasks.learning.retrain_data import RetrainData
+from tasks.learning.tracking import RunContext
+from tasks.steps.recipe_steps import choose_training_recipe
+from tasks.steps.task_runner import ConfiguredTaskRunner
+from tasks.steps.train_steps import (
     add_production_rows,
     fit_candidate_task,
     gate_promotion,
@@ -31,8 +32,7 @@ from tasks.training import (
     split_training_data,
     tune_candidates,
 )
-from tasks.training_recipe import choose_training_recipe
-from tasks.training_slot import training_slot
+from tasks.steps.training_slot import training_slot
 
 
 class TrainingSummary(BaseModel):
@@ -117,7 +117,7 @@ def _train(
     candidates = [future.result() for future in futures]
     deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
     champion = score_current_champion(tracking_uri, name, data, split)
-    decision = gate_promotion(data, deployable, champion, split, settings.promotion_margin)
+    decision = gate_promotion(name, data, deployable, champion, split, settings.promotion_margin)
     context = RunContext(
         name,
         spec.name,

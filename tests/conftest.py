@@ -94,7 +94,7 @@ def breast_cancer_csv(session_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def ames_bundle(ames_csv: Path, session_home: Path) -> Path:
     """A real Ames bundle (ridge, fast to fit) named `ames-test` version 1."""
-    from tasks.dataset import AMES_SPEC
+    from tasks.core.dataset_spec import AMES_SPEC
     from tests.support.bundles import make_bundle
 
     return make_bundle(ames_csv, AMES_SPEC, "ridge", session_home / "ames-bundle", model_name="ames-test")
@@ -103,7 +103,7 @@ def ames_bundle(ames_csv: Path, session_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def local_layers(session_home: Path) -> list[Path]:
     """The local function layer (numpy, onnxruntime) and the runtime layer (boto3), for this Python."""
-    from deployments.local_target import local_layers as build_local_layers
+    from deployments.local.local_target import local_layers as build_local_layers
 
     return build_local_layers(session_home / "layers")
 
@@ -111,7 +111,7 @@ def local_layers(session_home: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def cancer_bundle(breast_cancer_csv: Path, session_home: Path) -> Path:
     """A real classification bundle (logistic regression on breast cancer data)."""
-    from tasks.dataset import DatasetSpec
+    from tasks.core.dataset_spec import DatasetSpec
     from tests.support.bundles import make_bundle
 
     spec = DatasetSpec(name="cancer", target="target", task="classification", drop=[], categorical=[])

@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployments.artifact import Artifact
 from deployments.aws.arns import Arns, document
 from deployments.aws.config import AwsClients, AwsConfig, missing
 from deployments.aws.policies import as_document
+from deployments.lambda_package.function_artifact import Artifact
 
 TLS_ONLY_SID = "DenyEveryRequestThatIsNotSentOverTls"
 NONCURRENT_RULE_ID = "loopml-expire-noncurrent-versions"

@@ -13,7 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tasks.errors import UserError
+from tasks.core.errors import UserError
+from tasks.core.settings import Settings, split_list
 
 DESCRIPTION_LIMIT = 256  # Lambda's limit for version and layer version descriptions
 # Standard mode retries throttling and transient errors with exponential backoff and jitter.
@@ -24,6 +25,38 @@ PROJECT_TAG_KEY = "loopml:function"
 
 ApiAuth = Literal["iam", "jwt", "none"]
 Tracing = Literal["Active", "PassThrough"]
+
+
+def _default(setting: str) -> Any:
+    """The default of a setting: declared once, in `Settings`."""
+    return Settings.model_fields[setting].default
+
+
+# AwsConfig field <- setting, for the fields that are settings as they are.
+FROM_SETTINGS = {
+    "memory_mb": "lambda_memory_mb",
+    "canary_weight": "canary_weight",
+    "canary_bake_seconds": "canary_bake_seconds",
+    "alarm_error_rate_percent": "alarm_error_rate_percent",
+    "alarm_p99_latency_ms": "alarm_p99_latency_ms",
+    "alarm_topic_arn": "alarm_topic_arn",
+    "firehose_stream": "firehose_stream",
+    "api_auth": "api_auth",
+    "jwt_issuer": "api_jwt_issuer",
+    "throttle_rate": "api_throttle_rate",
+    "throttle_burst": "api_throttle_burst",
+    "tracing": "lambda_tracing",
+    "kms_key_arn": "kms_key_arn",
+    "reserved_concurrency": "lambda_reserved_concurrency",
+    "provisioned_concurrency": "lambda_provisioned_concurrency",
+}
+# AwsConfig field <- comma-separated setting.
+LIST_SETTINGS = {
+    "jwt_audience": "api_jwt_audience",
+    "cors_origins": "api_cors_origins",
+    "subnet_ids": "lambda_subnet_ids",
+    "security_group_ids": "lambda_security_group_ids",
+}
 
 
 class DeployError(RuntimeError):
@@ -45,28 +78,28 @@ class AwsConfig:
     role_name: str = ""
     api_name: str = ""
     layer_name: str = ""
-    memory_mb: int = 1024
+    memory_mb: int = _default("lambda_memory_mb")
     timeout_seconds: int = 30
-    canary_weight: float | None = None
-    canary_bake_seconds: float = 300.0
+    canary_weight: float | None = _default("canary_weight")
+    canary_bake_seconds: float = _default("canary_bake_seconds")
     bake_poll_seconds: float = 10.0
-    alarm_error_rate_percent: float = 5.0
-    alarm_p99_latency_ms: float = 1000.0
-    alarm_topic_arn: str | None = None
-    firehose_stream: str | None = None
+    alarm_error_rate_percent: float = _default("alarm_error_rate_percent")
+    alarm_p99_latency_ms: float = _default("alarm_p99_latency_ms")
+    alarm_topic_arn: str | None = _default("alarm_topic_arn")
+    firehose_stream: str | None = _default("firehose_stream")
     log_retention_days: int = 30
-    api_auth: ApiAuth = "iam"
-    jwt_issuer: str | None = None
+    api_auth: ApiAuth = _default("api_auth")  # noqa: RUF009 - an immutable setting default
+    jwt_issuer: str | None = _default("api_jwt_issuer")
     jwt_audience: tuple[str, ...] = ()
-    throttle_rate: float = 100.0
-    throttle_burst: int = 200
+    throttle_rate: float = _default("api_throttle_rate")
+    throttle_burst: int = _default("api_throttle_burst")
     cors_origins: tuple[str, ...] = ()
-    tracing: Tracing = "PassThrough"
-    kms_key_arn: str | None = None
+    tracing: Tracing = _default("lambda_tracing")  # noqa: RUF009 - an immutable setting default
+    kms_key_arn: str | None = _default("kms_key_arn")
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    reserved_concurrency: int | None = None
-    provisioned_concurrency: int | None = None
+    reserved_concurrency: int | None = _default("lambda_reserved_concurrency")
+    provisioned_concurrency: int | None = _default("lambda_provisioned_concurrency")
     # False only where the S3 endpoint cannot honour a TLS-only bucket policy (see bucket.py).
     bucket_tls_only: bool = True
 
@@ -91,6 +124,20 @@ class AwsConfig:
         if provisioned is not None and reserved is not None and provisioned > reserved:
             problems.append("provisioned_concurrency cannot exceed reserved_concurrency")
         return problems
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model_name: str) -> AwsConfig:
+        """One model's AWS configuration from the settings (bucket and prefix from the storage URL)."""
+        storage = urlparse(settings.storage)
+        values: dict[str, Any] = {field: getattr(settings, name) for field, name in FROM_SETTINGS.items()}
+        values |= {field: split_list(getattr(settings, name)) for field, name in LIST_SETTINGS.items()}
+        return cls(
+            region=settings.aws_region or "",
+            bucket=storage.netloc,
+            prefix=storage.path.strip("/"),
+            function_name=settings.lambda_function_name or f"{model_name}-serving",
+            **values,
+        )
 
     def key(self, *parts: str) -> str:
         """An S3 key under the configured prefix."""

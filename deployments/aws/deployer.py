@@ -14,14 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from deployments.artifact import (
-    LAMBDA_PLATFORM,
-    LAMBDA_PYTHON_VERSION,
-    LAYER_PACKAGES,
-    Artifact,
-    build_layer,
-    pinned_requirements,
-)
 from deployments.aws import alarms, function
 from deployments.aws.boundary import check_boundary
 from deployments.aws.bucket import ensure_bucket, upload
@@ -33,10 +25,19 @@ from deployments.aws.iam import ensure_log_group, ensure_role
 from deployments.aws.invoke import Invoker, lambda_invoker
 from deployments.aws.layer import ensure_layer
 from deployments.aws.policies import function_environment
+from deployments.common.deploy_result import DeploymentResult, FunctionVersion
 from deployments.lambda_handler.contract import LIVE_ALIAS
-from deployments.result import DeploymentResult, FunctionVersion
-from deployments.smoke import Invoke, smoke_test, smoke_test_version
-from tasks.errors import UsageError
+from deployments.lambda_package.function_artifact import (
+    LAMBDA_PLATFORM,
+    LAMBDA_PYTHON_VERSION,
+    LAYER_PACKAGES,
+    Artifact,
+    build_function_zip,
+    build_layer,
+    pinned_requirements,
+)
+from deployments.lambda_package.smoke import Invoke, smoke_test, smoke_test_version
+from tasks.core.errors import UsageError
 
 
 class AwsDeployer:
@@ -84,6 +85,10 @@ class AwsDeployer:
         )
         assert layer.zip is not None
         return layer.zip
+
+    def build_artifact(self, bundle: Path) -> Artifact:
+        """The deterministic function zip (handler + bundle) this target serves, next to the bundle."""
+        return build_function_zip(bundle, bundle.parent / "function.zip")
 
     def deploy(
         self,

@@ -8,11 +8,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployments.artifact import HANDLER, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 from deployments.aws.config import ArtifactRecord, AwsClients, DeployError, all_items, error_code, missing
 from deployments.lambda_handler.contract import LIVE_ALIAS
-from deployments.local_runner import http_event
-from deployments.smoke import Invoke, smoke_test
+from deployments.lambda_package.function_artifact import HANDLER, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+from deployments.lambda_package.function_process import http_event
+from deployments.lambda_package.smoke import Invoke, smoke_test
 
 # IAM is eventually consistent: a new role can take ~10 s before Lambda may assume it.
 ROLE_PROPAGATION_DELAYS = (2.0, 4.0, 8.0, 16.0)

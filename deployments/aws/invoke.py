@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deployments.aws.config import ArtifactRecord
-from deployments.local_runner import LocalFunction, unpack_artifact
+from deployments.lambda_package.function_process import LocalFunction, unpack_artifact
 
 Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]
 LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the function zip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deployments.artifact import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Artifact
 from deployments.aws.config import AwsClients, all_items
+from deployments.lambda_package.function_artifact import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Artifact
 
 
 def _layer_sha256(description: str | None) -> str | None:

@@ -23,9 +23,8 @@ from deployments.aws.config import AwsConfig
 from deployments.aws.deployer_policy import deployer_policy
 from deployments.aws.execution_policies import boundary_policy, execution_policy, trust_policy
 from deployments.aws.policies import function_environment, github_trust_policy
-from deployments.targets import aws_config
-from tasks.errors import UsageError, run_command
-from tasks.settings import Settings, load_settings
+from tasks.core.errors import UsageError, run_command
+from tasks.core.settings import Settings, load_settings
 
 KINDS = ("deployer", "execution", "boundary", "trust", "bucket", "github-trust")
 API_ID = re.compile(r"[a-z0-9]{1,32}")
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.api_id is not None and not API_ID.fullmatch(args.api_id):
             msg = f"--api-id {args.api_id!r} is not an HTTP API id (lowercase letters and digits)"
             raise UsageError(msg)
-        config = aws_config(settings, args.model or settings.model_name)
+        config = AwsConfig.from_settings(settings, args.model or settings.model_name)
         partition = str(boto3.Session(region_name=config.region).get_partition_for_region(config.region))
         document = _document(args, settings, config, partition)
         print(json.dumps(document, indent=2))  # noqa: T201 - the document is the output

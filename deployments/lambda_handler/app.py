@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import load_config
-from .contract import HEALTH_ROUTE, ONLINE, PREDICT_ROUTE, SCHEMA_ROUTE, SOURCES, route_paths
+from .contract import (
+    HEALTH_ROUTE,
+    ONLINE,
+    PREDICT_ROUTE,
+    SCHEMA_ROUTE,
+    SOURCES,
+    prediction_record,
+    route_paths,
+)
 from .metrics import RequestCounts, metric_fields
 from .model import Model
 from .sinks import DuplicateRecordError, build_sink
@@ -98,24 +106,25 @@ def predict(
     refuse_non_finite(predictions.values, predictions.probabilities, batch, MODEL.rules)
     at = datetime.now(UTC)
     latency_ms = (time.perf_counter() - started) * 1000
-    records = []
-    for row, instance in enumerate(batch.instances):
-        record = {
-            "request_id": request_id,
-            "row": row,
-            "timestamp": at.isoformat().replace("+00:00", "Z"),
-            "model_name": MODEL.name,
-            "model_version": MODEL.version,
-            "features": instance,
-            "prediction": predictions.values[row],
-            "latency_ms": round(latency_ms, 3),
-            "unknown_categories": batch.unknown_categories[row],
-            "missing_fields": batch.missing_fields[row],
-            "source": source,
-        }
-        if predictions.probabilities is not None:
-            record["probabilities"] = predictions.probabilities[row]
-        records.append(record)
+    timestamp = at.isoformat().replace("+00:00", "Z")
+    probabilities = predictions.probabilities
+    records = [
+        prediction_record(
+            request_id=request_id,
+            row=row,
+            timestamp=timestamp,
+            model_name=MODEL.name,
+            model_version=MODEL.version,
+            features=instance,
+            prediction=predictions.values[row],
+            latency_ms=round(latency_ms, 3),
+            unknown_categories=batch.unknown_categories[row],
+            missing_fields=batch.missing_fields[row],
+            source=source,
+            probabilities=None if probabilities is None else probabilities[row],
+        )
+        for row, instance in enumerate(batch.instances)
+    ]
     try:
         SINK.write(records, MODEL.name, request_id, at)
     except DuplicateRecordError:

@@ -90,7 +90,60 @@ SOURCE = "source"  # where a row came from; absent in older records (= online)
 ONLINE = "online"
 BATCH = "batch"
 SOURCES = (ONLINE, BATCH)
+UNKNOWN_CATEGORIES = "unknown_categories"  # categorical values of the row that training never saw
+MISSING_FIELDS = "missing_fields"  # the row's fields that the request left out (imputed)
+# Every field of a record, in the order it is written, with its JSON kind. The handler builds
+# records with `prediction_record`; the monitor's Arrow schema (and so compaction) derives from
+# this table, so a field added here is written, read and kept everywhere.
+RECORD_FIELDS: dict[str, str] = {
+    "request_id": "string",
+    "row": "integer",
+    "timestamp": "string",  # ISO 8601, UTC, `Z`
+    "model_name": "string",
+    "model_version": "string",
+    "features": "features",  # the validated inputs, one key per schema feature
+    PREDICTION: "prediction",  # a number (regression) or a class label (classification)
+    "latency_ms": "number",
+    UNKNOWN_CATEGORIES: "strings",
+    MISSING_FIELDS: "strings",
+    SOURCE: "string",
+    PROBABILITIES: "probabilities",  # classification only: class label -> probability
+}
 REQUIRED_FIELDS = ("request_id", "row", "timestamp", "model_version", PREDICTION, "features")
+
+
+def prediction_record(
+    *,
+    request_id: str,
+    row: int,
+    timestamp: str,
+    model_name: str,
+    model_version: str,
+    features: dict[str, Any],
+    prediction: float | str,
+    latency_ms: float,
+    unknown_categories: list[str],
+    missing_fields: list[str],
+    source: str,
+    probabilities: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """One prediction-log record, with the fields of `RECORD_FIELDS` in their order."""
+    values: dict[str, Any] = {
+        "request_id": request_id,
+        "row": row,
+        "timestamp": timestamp,
+        "model_name": model_name,
+        "model_version": model_version,
+        "features": features,
+        PREDICTION: prediction,
+        "latency_ms": latency_ms,
+        UNKNOWN_CATEGORIES: unknown_categories,
+        MISSING_FIELDS: missing_fields,
+        SOURCE: source,
+        PROBABILITIES: probabilities,
+    }
+    return {name: values[name] for name in RECORD_FIELDS if values[name] is not None}
+
 
 # --- ground truth (labels/<model>/dt=<prediction day>/hour=<HH>/<upload>.jsonl) -------------
 # Each label sits in the hour partition of the prediction it belongs to, so a window reads only

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.bundle import build_schema
-from tasks.data import DataValidationError, normalise_columns, prepare_data, read_table
-from tasks.dataset import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
-from tasks.errors import is_transient
-from tasks.split import split_data
+from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
+from tasks.core.errors import is_transient
+from tasks.learning.bundle import build_schema
+from tasks.learning.data import DataValidationError, normalise_columns, prepare_data, read_table
+from tasks.learning.split import split_data
 from tests.support.processes import free_port
 
 SPEC = DatasetSpec(name="toy", target="Price", drop=[], categorical=[], task="regression")

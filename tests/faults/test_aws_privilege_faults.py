@@ -22,11 +22,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from deployments.artifact import Artifact, build_function_zip
 from deployments.aws.bucket import TLS_ONLY_SID, ensure_bucket
 from deployments.aws.config import PROJECT_TAG_KEY, AwsClients, AwsConfig, DeployError, DeployRefusedError
 from deployments.aws.deployer import AwsDeployer
-from deployments.result import DeploymentResult
+from deployments.common.deploy_result import DeploymentResult
+from deployments.lambda_package.function_artifact import Artifact, build_function_zip
 from tests.conftest import PROJECT_ROOT
 from tests.support.aws_runner import LocalVersionRunner, small_layer_zip
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files

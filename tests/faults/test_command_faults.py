@@ -26,7 +26,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.support.prefect_server import PREFECT, PrefectServer, clean_environment
 from tests.support.processes import free_port, stop, wait_until
 
-COMMANDS = ["flows.training", "flows.monitoring", "flows.deploy", "flows.batch_predict", "flows.demo"]
+COMMANDS = ["flows.training", "flows.monitor", "flows.deploy", "flows.batch_predict", "flows.demo"]
 STARTED = re.compile(r"Started a temporary Prefect server on (?P<api>\S+) \(pid (?P<pid>\d+)\)")
 NO_CHAMPION = "error: ames-price has no champion yet (MLOPS_MODEL_NAME); run the training flow first"
 
@@ -156,7 +156,7 @@ def test_a_wrong_value_is_one_line_naming_the_variable(
 def test_a_home_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
     home = tmp_path / "a-file" / "home"
-    completed = _run("flows.monitoring", env=_environment(tmp_path, MLOPS_HOME=str(home)))
+    completed = _run("flows.monitor", env=_environment(tmp_path, MLOPS_HOME=str(home)))
     assert completed.returncode == 2, completed.stderr
     assert completed.stderr.splitlines() == [
         f"error: Invalid settings: MLOPS_HOME='{home}': cannot create the folder (Not a directory)"
@@ -198,7 +198,7 @@ def test_a_dataset_name_cannot_lead_outside_the_storage_root(how: str, tmp_path:
 def test_the_report_server_listens_only_on_loopback(address: str, tmp_path: Path) -> None:
     url = address.format(port=free_port())
     completed = _run(
-        "monitoring.report_server", env=_environment(tmp_path, MLOPS_REPORTS_URL=url), timeout=60
+        "monitoring.publish.report_server", env=_environment(tmp_path, MLOPS_REPORTS_URL=url), timeout=60
     )
     assert completed.returncode == 2, completed.stderr
     assert completed.stderr.splitlines() == [
@@ -217,7 +217,7 @@ def test_the_report_server_serves_reports_on_loopback(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with (tmp_path / "reports.log").open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitoring.report_server"],
+            [sys.executable, "-m", "monitoring.publish.report_server"],
             cwd=PROJECT_ROOT,
             env=_environment(tmp_path, MLOPS_REPORTS_URL=url),
             stdout=log,
@@ -250,7 +250,7 @@ def test_a_command_warns_once_of_each_unknown_variable_and_stops_its_server(tmp_
         PREFECT_LOGGING_LEVEL="INFO",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",  # pyproject.toml's is not read from tmp_path
     )
-    completed = _run("flows.monitoring", env=environment, cwd=tmp_path, timeout=600)
+    completed = _run("flows.monitor", env=environment, cwd=tmp_path, timeout=600)
     output = completed.stdout + completed.stderr
     assert completed.returncode == 2, output
     warnings = [line for line in completed.stderr.splitlines() if line.startswith("warning: ")]

@@ -3,7 +3,7 @@
 Any page the user opens may send requests to 127.0.0.1: a form or `text/plain` POST needs no
 permission (a CORS "simple request"), and a page whose own name resolves to 127.0.0.1 (DNS
 rebinding) may send anything, with its own name in `Host`. The real UI process
-(`python -m monitoring.history_ui`) is started on a real workspace and sent those requests.
+(`python -m monitoring.publish.history_ui`) is started on a real workspace and sent those requests.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import RowCount
 
-from monitoring.history import add_snapshot, project_id_for, workspace_url
+from monitoring.publish.history import add_snapshot, project_id_for, workspace_url
 from tests.support.history_ui import history_ui, request
 from tests.support.reports import frame
 

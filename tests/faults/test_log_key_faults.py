@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from deployments.local_runner import http_event
+from deployments.lambda_package.function_process import http_event
 from tests.support.handler import load_handler
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from deployments.lambda_handler.contract import ServingSchema, label_partition
-from flows.monitoring import monitor_model
-from monitoring.labels import upload_labels
+from flows.monitor import monitor_model
+from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler, logged_files
 from tests.support.labels import zero_one_champion
 from tests.support.traffic import reference_traffic, send

@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows.monitoring import monitor_model
-from monitoring.labels import upload_labels
+from flows.monitor import monitor_model
+from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler
 from tests.support.reports import data_texts, page_data
 from tests.support.traffic import reference_traffic, send

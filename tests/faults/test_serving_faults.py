@@ -1,6 +1,6 @@
 """The local server under faults and hostile clients: the real server, function process and CLI.
 
-One server (`python -m deployments.serve`, short header and body timeouts) serves a deployed
+One server (`python -m deployments.local.serve`, short header and body timeouts) serves a deployed
 Ames ridge champion for the module; each test attacks it as a crash, an operator or a hostile
 client would, and checks what every client saw and what was logged.
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from deployments.artifact import build_function_zip
-from deployments.local_servers import FUNCTION_VERSION_HEADER
-from deployments.local_target import LocalDeployer
+from deployments.lambda_package.function_artifact import build_function_zip
+from deployments.local.local_servers import FUNCTION_VERSION_HEADER
+from deployments.local.local_target import LocalDeployer
 from tests.conftest import PROJECT_ROOT
 from tests.support.processes import child_pids, free_port, http_json, stop, wait_until
 
@@ -66,7 +66,7 @@ def _environment(home: Path, **extra: str) -> dict[str, str]:
 
 
 def _start_server(home: Path, port: int, environment: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", MODEL]
+    command = [sys.executable, "-m", "deployments.local.serve", "--port", str(port), "--model", MODEL]
     command += ["--header-timeout", str(HEADER_TIMEOUT), "--body-timeout", "1"]
     command += ["--max-connections", str(MAX_CONNECTIONS)]
     with log.open("ab") as stream:
@@ -236,7 +236,7 @@ def test_a_broken_alias_never_stops_the_server_and_moves_are_reported_only_once_
 
     for version in ("1", "2", "1"):
         moved = subprocess.run(
-            [sys.executable, "-m", "deployments.rollback", version, "--model", MODEL],
+            [sys.executable, "-m", "deployments.targets.rollback", version, "--model", MODEL],
             cwd=PROJECT_ROOT,
             env=served.environment,
             capture_output=True,
@@ -366,7 +366,7 @@ def test_cors_preflight_is_answered_for_the_configured_origins(served: Served, t
 
 
 def test_a_repeated_request_id_never_overwrites_a_record(served: Served) -> None:
-    from deployments.local_runner import http_event
+    from deployments.lambda_package.function_process import http_event
 
     body = json.dumps(served.example)
     with served.deployer.start_function("1") as function:

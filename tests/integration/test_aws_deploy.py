@@ -18,23 +18,23 @@ from typing import Any
 import boto3
 import pytest
 
-from deployments.artifact import (
-    HANDLER,
-    LAMBDA_RUNTIME,
-    Artifact,
-    build_function_zip,
-)
 from deployments.aws.config import PROJECT_TAG_KEY, AwsConfig, DeployError
 from deployments.aws.deployer import AwsDeployer
 from deployments.aws.deployer_policy import deployer_policy
 from deployments.aws.execution_policies import execution_policy
 from deployments.aws.function import recorded_artifact
 from deployments.aws.invoke import ArtifactMismatchError, fetch_version_code, run_deployed_version
+from deployments.common.deploy_result import DeploymentResult
 from deployments.lambda_handler.contract import LIVE_ALIAS as ALIAS
-from deployments.local_runner import LocalFunction, http_event, unpack_artifact
-from deployments.result import DeploymentResult
-from tasks.dataset import AMES_SPEC
-from tasks.errors import UsageError
+from deployments.lambda_package.function_artifact import (
+    HANDLER,
+    LAMBDA_RUNTIME,
+    Artifact,
+    build_function_zip,
+)
+from deployments.lambda_package.function_process import LocalFunction, http_event, unpack_artifact
+from tasks.core.dataset_spec import AMES_SPEC
+from tasks.core.errors import UsageError
 from tests.support.aws_runner import LocalVersionRunner, small_layer_zip
 from tests.support.bundles import make_bundle
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files

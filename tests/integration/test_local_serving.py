@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from deployments.artifact import write_deterministic_zip
-from deployments.local_target import LocalDeployer
-from deployments.smoke import SmokeTestError
+from deployments.lambda_package.function_artifact import write_deterministic_zip
+from deployments.lambda_package.smoke import SmokeTestError
+from deployments.local.local_target import LocalDeployer
 from flows.batch_predict import batch_predict
 from flows.deploy import deploy_model
 from flows.training import train_model
@@ -32,7 +32,7 @@ MODEL = "ames-serve"
 def server(mlops_env: Path) -> tuple[str, subprocess.Popen]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "deployments.serve", "--port", str(port), "--model", MODEL],
+        [sys.executable, "-m", "deployments.local.serve", "--port", str(port), "--model", MODEL],
         cwd=PROJECT_ROOT,
         env={**os.environ},
         stdout=subprocess.DEVNULL,

@@ -27,12 +27,12 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from deployments.lambda_handler.contract import ServingSchema
-from flows.monitoring import monitor_model
+from flows.monitor import monitor_model
 from flows.training import train_model
-from monitoring.labels import upload_labels
-from monitoring.summary import MonitoringSummary
-from tasks.registry import fetch_bundle
-from tasks.storage import filesystem
+from monitoring.labels.commands import upload_labels
+from monitoring.publish.summary import MonitoringSummary
+from tasks.core.storage import filesystem
+from tasks.registry.model_registry import fetch_bundle
 from tests.conftest import PROJECT_ROOT
 from tests.support.handler import load_handler
 from tests.support.prefect_server import PrefectServer, clean_environment, client_of

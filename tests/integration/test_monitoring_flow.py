@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-from flows.monitoring import monitor_model
-from monitoring.labels import upload_labels
+from flows.monitor import monitor_model
+from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler, logged_files
 from tests.support.history_ui import data_series, history_ui
 from tests.support.processes import http_json

@@ -17,8 +17,8 @@ from evidently.metrics import RowCount
 from evidently.metrics.column_statistics import ValueDriftCalculation
 from evidently.presets import DataDriftPreset
 
-from monitoring.evidently_metrics import MonitorValue, WeightedDrift
-from monitoring.history import add_snapshot, dashboard_panels, project_id_for, workspace_url
+from monitoring.drift.drift_metrics import MonitorValue, WeightedDrift
+from monitoring.publish.history import add_snapshot, dashboard_panels, project_id_for, workspace_url
 from tests.support.history_ui import data_series, history_ui
 from tests.support.processes import http_json
 

@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from deployments.local_target import LocalDeployer
-from monitoring.labels import upload_labels
-from tasks.registry import fetch_bundle
+from deployments.local.local_target import LocalDeployer
+from monitoring.labels.commands import upload_labels
+from tasks.registry.model_registry import fetch_bundle
 from tests.conftest import PROJECT_ROOT
 from tests.support.prefect_server import PrefectServer, clean_environment
 from tests.support.processes import free_port, http_json, stop, wait_until
@@ -228,7 +228,7 @@ def _set_up_drift_notification(server: PrefectServer, webhook_url: str) -> str:
     )
     subprocess.run([sys.executable, "-c", save_block, webhook_url], env=server.env, check=True, timeout=120)
     completed = subprocess.run(
-        [sys.executable, "-m", "tasks.notifications", "--block", "custom-webhook/drift-hook"],
+        [sys.executable, "-m", "tasks.steps.notifications", "--block", "custom-webhook/drift-hook"],
         env=server.env,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -247,8 +247,8 @@ def test_unattended_loop_retrains_once_and_moves_live(
     deployer = LocalDeployer(home, MODEL, (home / "storage").as_uri())
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    endpoint = _start("deployments.serve", server, tmp_path / "serve.log", "--port", str(port))
-    reports = _start("monitoring.report_server", server, tmp_path / "reports.log")
+    endpoint = _start("deployments.local.serve", server, tmp_path / "serve.log", "--port", str(port))
+    reports = _start("monitoring.publish.report_server", server, tmp_path / "reports.log")
     webhook = Webhook()
     traffic = None
     try:

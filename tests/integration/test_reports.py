@@ -11,10 +11,10 @@ import pytest
 from evidently.core.report import Snapshot
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION
-from monitoring.decision import Evidence, Policy, decide
-from monitoring.history import add_snapshot, project_id_for, workspace_url
-from monitoring.report import DriftThresholds, build_drift_report, build_quality_report
-from monitoring.report_html import report_html
+from monitoring.drift.report_html import report_html
+from monitoring.drift.window_reports import DriftThresholds, build_drift_report, build_quality_report
+from monitoring.publish.history import add_snapshot, project_id_for, workspace_url
+from monitoring.verdict.decision import Evidence, Policy, decide
 from tests.support.reports import (
     IMPORTANCE,
     SCHEMA,

@@ -29,9 +29,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import FlowRunSort
 
 from flows.training import TrainingSummary, train_model
-from monitoring.labels import upload_labels
-from tasks.dataset import DatasetSpec
-from tasks.registry import fetch_bundle
+from monitoring.labels.commands import upload_labels
+from tasks.core.dataset_spec import DatasetSpec
+from tasks.registry.model_registry import fetch_bundle
 from tests.support.handler import load_handler
 from tests.support.traffic import send
 
@@ -102,7 +102,7 @@ def _promotion_artifact() -> str:
         )
         [artifact] = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["promotion-decision"]),
+                key=ArtifactFilterKey(like_="promotion-"),
                 flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
             )
         )

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from deployments.lambda_handler.contract import ServingSchema
-from monitoring.compaction import compact_hour
-from monitoring.reader import LogReader
-from monitoring.window import Window
+from monitoring.logs.compaction import compact_hour
+from monitoring.logs.reader import LogReader
+from monitoring.logs.window import Window
 from tests.support.handler import load_handler
 from tests.support.traffic import instances_from_reference, send
 
@@ -70,8 +70,8 @@ def test_report_links_on_s3_are_presigned_and_open(
     """A browser opens a report on S3 through a presigned HTTPS (here: moto's HTTP) URL."""
     import urllib.request
 
-    from tasks.monitoring import report_link
-    from tasks.settings import load_settings
+    from monitoring.publish.report_links import report_link
+    from tasks.core.settings import load_settings
 
     monkeypatch.setenv("MLOPS_STORAGE_URL", f"s3://{BUCKET}/prod")
     settings = load_settings()

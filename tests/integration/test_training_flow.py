@@ -11,11 +11,11 @@ from mlflow.tracking import MlflowClient
 
 from deployments.lambda_handler.contract import CHAMPION_ALIAS
 from flows.training import train_model
-from tasks.candidate_selection import fit_candidate
-from tasks.data import prepare_data, read_table
-from tasks.dataset import DatasetSpec
-from tasks.split import split_data
-from tasks.storage import filesystem
+from tasks.core.dataset_spec import DatasetSpec
+from tasks.core.storage import filesystem
+from tasks.learning.candidate_selection import fit_candidate
+from tasks.learning.data import prepare_data, read_table
+from tasks.learning.split import split_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 

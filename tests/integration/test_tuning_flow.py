@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFi
 from prefect.client.schemas.sorting import FlowRunSort
 
 from flows.training import train_model
-from tasks.dataset import DatasetSpec
+from tasks.core.dataset_spec import DatasetSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flows.training import TrainingSummary
-from tasks.onnx_export import create_session, onnx_scores
+from tasks.learning.onnx_export import create_session, onnx_scores
 from tests.support.training import train_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]

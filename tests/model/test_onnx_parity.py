@@ -14,11 +14,11 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from tasks.candidate_selection import FittedCandidate, fit_candidate, select_deployable
-from tasks.candidates import FAMILIES, LOG_TARGET
-from tasks.data import prepare_data, read_table
-from tasks.dataset import AMES_SPEC, DatasetSpec
-from tasks.onnx_export import (
+from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec
+from tasks.learning.candidate_selection import FittedCandidate, fit_candidate, select_deployable
+from tasks.learning.candidates import FAMILIES, LOG_TARGET
+from tasks.learning.data import prepare_data, read_table
+from tasks.learning.onnx_export import (
     TARGET_OPSET,
     OnnxExportError,
     check_parity,
@@ -27,9 +27,9 @@ from tasks.onnx_export import (
     onnx_scores,
     takes_packed_inputs,
 )
-from tasks.split import split_data
-from tasks.tracking import MODEL_REQUIREMENTS, model_requirements, skops_trusted_types
-from tasks.tuning import TuningResult
+from tasks.learning.split import split_data
+from tasks.learning.tracking import MODEL_REQUIREMENTS, model_requirements, skops_trusted_types
+from tasks.learning.tuning import TuningResult
 
 TOLERANCE = 1e-4
 

@@ -10,20 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.candidate_selection import fit_candidate
-from tasks.candidates import FAMILIES, LOG_TARGET, build_pipeline, model_params
-from tasks.cross_validation import (
+from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec
+from tasks.learning.candidate_selection import fit_candidate
+from tasks.learning.candidates import FAMILIES, LOG_TARGET, build_pipeline, model_params
+from tasks.learning.cross_validation import (
     TrialScore,
     cv_folds,
     log_target_eligible,
     prefers_log_target,
     score_trial,
 )
-from tasks.data import PreparedData, prepare_data, read_table
-from tasks.dataset import AMES_SPEC, DatasetSpec
-from tasks.onnx_export import check_size, convert_pipeline
-from tasks.split import Split, split_data
-from tasks.tuning import TuningBudget, TuningResult, fixed_params, tune_families
+from tasks.learning.data import PreparedData, prepare_data, read_table
+from tasks.learning.onnx_export import check_size, convert_pipeline
+from tasks.learning.split import Split, split_data
+from tasks.learning.tuning import TuningBudget, TuningResult, fixed_params, tune_families
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from deployments.artifact import LAYER_PACKAGES, Artifact, pinned_requirements, write_deterministic_zip
 from deployments.aws.invoke import run_deployed_version
-from deployments.local_runner import LocalFunction
+from deployments.lambda_package.function_artifact import (
+    LAYER_PACKAGES,
+    Artifact,
+    pinned_requirements,
+    write_deterministic_zip,
+)
+from deployments.lambda_package.function_process import LocalFunction
 
 
 def small_layer_zip(root: Path) -> Artifact:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.bundle import (
+from tasks.core.dataset_spec import DatasetSpec
+from tasks.learning.bundle import (
     BundleMetadata,
     MonitoringBaseline,
     build_schema,
@@ -12,11 +13,10 @@ from tasks.bundle import (
     sha256_hex,
     write_bundle,
 )
-from tasks.candidate_selection import fit_candidate, select_deployable
-from tasks.data import prepare_data, read_table
-from tasks.dataset import DatasetSpec
-from tasks.importance import measure_importance
-from tasks.split import split_data
+from tasks.learning.candidate_selection import fit_candidate, select_deployable
+from tasks.learning.data import prepare_data, read_table
+from tasks.learning.importance import measure_importance
+from tasks.learning.split import split_data
 
 
 def make_bundle(

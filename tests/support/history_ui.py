@@ -48,7 +48,7 @@ def data_series(
 
 @contextmanager
 def history_ui(storage: str, folder: Path, secret: str | None = None) -> Iterator[str]:
-    """`python -m monitoring.history_ui` on a storage root; yields its base URL once it answers.
+    """`python -m monitoring.publish.history_ui` on a storage root; yields its base URL once it answers.
 
     `secret` becomes `EVIDENTLY_SECRET` (writes with that `evidently-secret` header); without
     it the UI runs read-only, whatever the test's own environment holds.
@@ -62,7 +62,7 @@ def history_ui(storage: str, folder: Path, secret: str | None = None) -> Iterato
     log = folder / "ui.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitoring.history_ui", "--port", str(port)],
+            [sys.executable, "-m", "monitoring.publish.history_ui", "--port", str(port)],
             cwd=folder,
             env=env,
             stdout=out,

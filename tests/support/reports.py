@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from deployments.lambda_handler.contract import PREDICTION, Feature, ServingSchema
-from monitoring.report import ReportSubject
-from monitoring.window import Window
+from monitoring.drift.window_reports import ReportSubject
+from monitoring.logs.window import Window
 
 INPUTS = [f"x{i}" for i in range(8)]
 # One input carries most of the importance: shifting it alone is weighted drift above 15% with

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deployments.local_runner import http_event
+from deployments.lambda_package.function_process import http_event
 from flows.demo import SIZE_FEATURES
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flows.training import TrainingSummary, train_model
-from tasks.registry import fetch_bundle
+from tasks.registry.model_registry import fetch_bundle
 
 
 def train_champion(

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from deployments.artifact import build_function_zip, write_deterministic_zip
-from deployments.local_runner import FunctionError, LocalFunction, http_event, unpack_artifact
+from deployments.lambda_package.function_artifact import build_function_zip, write_deterministic_zip
+from deployments.lambda_package.function_process import (
+    FunctionError,
+    LocalFunction,
+    http_event,
+    unpack_artifact,
+)
 
 
 def test_same_bundle_gives_the_same_bytes(ames_bundle: Path, tmp_path: Path) -> None:

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from flows.commands import command_parameters
-from tasks.dataset import DatasetSpec
-from tasks.errors import UsageError
-from tasks.settings import SettingsError
+from flows.cli.options import command_parameters
+from tasks.core.dataset_spec import DatasetSpec
+from tasks.core.errors import UsageError
+from tasks.core.settings import SettingsError
 from tests.conftest import PROJECT_ROOT
 
 
 def test_no_options_run_the_flows_as_before(mlops_env: Path) -> None:
     assert command_parameters("training", []) == {"reason": "manual"}
-    assert command_parameters("monitoring", []) == {"ignore_cooldown": False}
+    assert command_parameters("monitor", []) == {"ignore_cooldown": False}
     assert command_parameters("deploy", []) == {}
 
 
@@ -57,7 +57,7 @@ def test_training_options_are_the_train_flows_parameters(mlops_env: Path) -> Non
 
 def test_monitoring_options_are_the_monitor_flows_parameters(mlops_env: Path) -> None:
     parameters = command_parameters(
-        "monitoring",
+        "monitor",
         [
             "--start=2026-11-23T00:00:00",
             "--end=2026-11-24T00:00:00Z",
@@ -91,7 +91,7 @@ def test_wrong_option_values_are_one_line(
     mlops_env: Path, argv: list[str], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(")):
-        command_parameters("monitoring", argv)
+        command_parameters("monitor", argv)
 
 
 def test_the_command_line_is_checked_without_the_heavy_imports() -> None:

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from tasks.dataset import DatasetSpec, DatasetSpecError, normalise_column_name
-from tasks.snapshot import write_snapshot
+from tasks.core.dataset_spec import DatasetSpec, DatasetSpecError, normalise_column_name
+from tasks.learning.data_snapshot import write_snapshot
 
 
 @pytest.mark.parametrize(

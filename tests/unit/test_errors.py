@@ -12,8 +12,8 @@ import httpx
 import pytest
 from prefect import flow, task
 
-from tasks.data import DataValidationError
-from tasks.errors import NoChampionError, is_transient, retry_transient
+from tasks.core.errors import NoChampionError, is_transient, retry_transient
+from tasks.learning.data import DataValidationError
 from tests.conftest import PROJECT_ROOT
 
 

@@ -19,8 +19,8 @@ from deployments.lambda_handler.validation import (
     refuse_non_finite,
     rules_from_schema,
 )
-from deployments.live_function import RestartBudget
-from deployments.local_runner import http_event
+from deployments.lambda_package.function_process import http_event
+from deployments.local.live_function import RestartBudget
 from tests.support.handler import load_handler, logged_files
 
 

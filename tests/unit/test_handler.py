@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from deployments.local_runner import http_event
+from deployments.lambda_package.function_process import http_event
 from tests.support.handler import load_handler, logged_files
 
 

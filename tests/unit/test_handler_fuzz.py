@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployments.local_runner import http_event
+from deployments.lambda_package.function_process import http_event
 from tests.support.handler import load_handler, logged_files
 
 MAX_ROWS = 20

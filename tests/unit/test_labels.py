@@ -12,9 +12,10 @@ import pyarrow as pa
 import pytest
 
 from deployments.lambda_handler.contract import ServingSchema, label_partition
-from monitoring.label_csv import LabelError, header_columns
-from monitoring.label_read import read_window_labels
-from monitoring.label_rules import (
+from monitoring.labels.commands import join_labels, read_labels, upload_labels
+from monitoring.labels.label_csv import LabelError, header_columns
+from monitoring.labels.label_read import read_window_labels
+from monitoring.labels.label_rules import (
     BAD_ROW,
     EMPTY_ID,
     NOT_FINITE,
@@ -24,9 +25,8 @@ from monitoring.label_rules import (
     refusal_reasons,
     rows_from_text,
 )
-from monitoring.label_upload import DUPLICATE, store_labels, unknown_reason
-from monitoring.labels import join_labels, read_labels, upload_labels
-from monitoring.window import Window
+from monitoring.labels.label_upload import DUPLICATE, store_labels, unknown_reason
+from monitoring.logs.window import Window
 from tests.support.handler import load_handler
 from tests.support.traffic import instances_from_reference, send
 

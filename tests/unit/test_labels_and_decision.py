@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitoring.decision import Evidence, Policy, decide
-from monitoring.retrain_guard import check_guard, last_trigger, record_trigger
+from monitoring.verdict.decision import Evidence, Policy, decide
+from monitoring.verdict.retrain_guard import check_guard, last_trigger, record_trigger
 
 WEIGHTED = Policy(min_rows=100, drift_measure="weighted", drift_threshold=0.15, max_quality_drop=0.2)
 SHARE = Policy(min_rows=100, drift_measure="share", drift_threshold=0.15, max_quality_drop=0.2)

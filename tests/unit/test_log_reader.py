@@ -11,10 +11,16 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from deployments.lambda_handler.contract import ServingSchema
-from monitoring.compaction import compact_closed_hours, compact_hour
-from monitoring.reader import LogReader, compacted_object, raw_partition
-from monitoring.window import Window
+from deployments.lambda_handler.contract import (
+    MISSING_FIELDS,
+    PROBABILITIES,
+    RECORD_FIELDS,
+    UNKNOWN_CATEGORIES,
+    ServingSchema,
+)
+from monitoring.logs.compaction import compact_closed_hours, compact_hour
+from monitoring.logs.reader import LogReader, compacted_object, raw_partition
+from monitoring.logs.window import Window
 from tests.support.handler import load_handler, logged_files
 from tests.support.traffic import instances_from_reference, send
 
@@ -320,3 +326,45 @@ def test_a_corrupt_compacted_copy_falls_back_to_the_raw_hour(
     logs = reader.read(Window.last(4))
     assert (len(logs.frame), logs.stats.bad_objects, logs.stats.compacted_hours) == (6, 1, 0)
     assert logs.stats.samples[0].reason.startswith("unreadable compacted object")
+
+
+def test_every_record_field_survives_compaction_with_the_originals_deleted(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
+) -> None:
+    """`unknown_categories` and `missing_fields` are written, read, compacted and read back."""
+    instances = instances_from_reference(ames_bundle, 4)
+    category = next(feature.name for feature in schema.features if not feature.is_number)
+    left_out = next(feature.name for feature in schema.features if feature.is_number)
+    instances[1][category] = "never seen in training"
+    del instances[1][left_out]
+    send(app, instances, per_request=2)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    _move_to_hour(storage, hour)
+    reader = _reader(storage, schema)
+    window = Window(hour, hour + timedelta(hours=1))
+    before = reader.read(window).frame
+    done = compact_hour(reader, hour, delete_originals=True)
+    assert done is not None
+    assert reader.raw_objects(hour) == []
+    after = reader.read(window)
+    assert after.stats.compacted_hours == 1
+    written = {name for name in RECORD_FIELDS if name not in {"features", PROBABILITIES}}
+    assert written <= set(after.frame.columns)
+
+    def lists(frame: pd.DataFrame) -> dict[tuple[str, int], tuple[list[str], list[str]]]:
+        return {
+            (request_id, row): (list(unknown), list(missing))
+            for request_id, row, unknown, missing in zip(
+                frame["request_id"],
+                frame["row"],
+                frame[UNKNOWN_CATEGORIES],
+                frame[MISSING_FIELDS],
+                strict=True,
+            )
+        }
+
+    compacted = lists(after.frame)
+    assert compacted == lists(before)
+    [(unknown, missing)] = [values for values in compacted.values() if values[0]]
+    assert unknown == [category]
+    assert left_out in missing

@@ -11,9 +11,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from deployments.lambda_handler.contract import PREDICTION, PROBABILITY, Feature, ServingSchema
-from monitoring.estimation import estimate_by_chunk, estimate_performance, expected_roc_auc
-from monitoring.quality import quality_drop
-from tasks.evaluate import holdout_metrics
+from monitoring.quality.estimation import estimate_by_chunk, estimate_performance, expected_roc_auc
+from monitoring.quality.live_quality import quality_drop
+from tasks.core.metrics import holdout_metrics
 
 REGRESSION = ServingSchema(
     "regression",

@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.promotion import RecentCheck, decide_promotion, promotion_markdown
+from tasks.learning.promotion import RecentCheck, decide_promotion, promotion_markdown
 
 
 def _decide(candidate: float, champion: float | None, *, higher: bool = False, margin: float = 0.0):

@@ -9,7 +9,7 @@ import yaml
 
 from flows.batch_predict import batch_predict
 from flows.deploy import deploy_model
-from flows.monitoring import monitor_model
+from flows.monitor import monitor_model
 from flows.training import train_model
 from tests.conftest import PROJECT_ROOT
 
@@ -32,6 +32,6 @@ def test_prefect_yaml_deploys_those_flows() -> None:
     assert entrypoints == {
         "flows.training.train_model",
         "flows.deploy.deploy_model",
-        "flows.monitoring.monitor_model",
+        "flows.monitor.monitor_model",
         "flows.batch_predict.batch_predict",
     }

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.dataset import AMES_SPEC, DatasetSpec, DatasetSpecError
-from tasks.recipe import RecipeRequest, TrainingRecipe, choose_recipe, read_recorded_recipe
-from tasks.settings import Settings, load_settings
+from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec, DatasetSpecError
+from tasks.core.settings import Settings, load_settings
+from tasks.learning.recipe import RecipeRequest, TrainingRecipe, choose_recipe, read_recorded_recipe
 
 CHURN = DatasetSpec(name="churn", target="Churned", task="classification", drop=[], categorical=[])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.report_server import ReportServerError, bind_address
+from monitoring.publish.report_server import ReportServerError, bind_address
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.candidate_selection import fit_candidate
-from tasks.data import DataValidationError, PreparedData, prepare_data
-from tasks.dataset import DatasetSpec
-from tasks.production_data import ProductionRows, append_production_rows
-from tasks.retrain_data import RetrainRule, choose_retrain_rows, row_times, split_retrain_rows
+from tasks.core.dataset_spec import DatasetSpec
+from tasks.learning.candidate_selection import fit_candidate
+from tasks.learning.data import DataValidationError, PreparedData, prepare_data
+from tasks.learning.production_data import ProductionRows, append_production_rows
+from tasks.learning.retrain_data import RetrainRule, choose_retrain_rows, row_times, split_retrain_rows
 
 NOW = pd.Timestamp("2026-06-30T12:00:00Z")
 SOURCE_DAYS = 200

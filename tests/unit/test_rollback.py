@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from deployments import rollback
-from deployments.artifact import build_function_zip
-from deployments.local_runner import http_event
-from deployments.local_target import LocalDeployer
-from deployments.smoke import SmokeTestError
-from deployments.targets import target_for
-from tasks.settings import load_settings
+from deployments.lambda_package.function_artifact import build_function_zip
+from deployments.lambda_package.function_process import http_event
+from deployments.lambda_package.smoke import SmokeTestError
+from deployments.local.local_target import LocalDeployer
+from deployments.targets import rollback
+from deployments.targets.selection import target_for
+from tasks.core.settings import load_settings
 
 MODEL = "ames-test"  # the name inside the `ames_bundle` metadata
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.settings import (
+from tasks.core.settings import (
     AMES_SOURCE_URL,
     SettingsError,
     check_home,
@@ -74,13 +74,13 @@ def test_aws_target_requires_region(mlops_env: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_aws_resources_are_named_from_settings(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployments.targets import aws_config
+    from deployments.aws.config import AwsConfig
 
     monkeypatch.setenv("MLOPS_TARGET", "aws")
     monkeypatch.setenv("MLOPS_STORAGE_URL", "s3://acme-ml/prod/")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("MLOPS_CANARY_WEIGHT", "0.1")
-    config = aws_config(load_settings(), "ames-price")
+    config = AwsConfig.from_settings(load_settings(), "ames-price")
     assert (config.region, config.bucket, config.prefix) == ("eu-west-1", "acme-ml", "prod")
     assert (config.function_name, config.role_name, config.canary_weight) == (
         "ames-price-serving",
@@ -90,7 +90,7 @@ def test_aws_resources_are_named_from_settings(mlops_env: Path, monkeypatch: pyt
 
 
 def test_production_settings_reach_the_aws_config(mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployments.targets import aws_config
+    from deployments.aws.config import AwsConfig
 
     for variable, value in {
         "MLOPS_TARGET": "aws",
@@ -106,7 +106,7 @@ def test_production_settings_reach_the_aws_config(mlops_env: Path, monkeypatch: 
         "MLOPS_CANARY_BAKE_SECONDS": "120",
     }.items():
         monkeypatch.setenv(variable, value)
-    config = aws_config(load_settings(), "ames-price")
+    config = AwsConfig.from_settings(load_settings(), "ames-price")
     assert (config.api_auth, config.jwt_issuer, config.jwt_audience) == (
         "jwt",
         "https://login.example.com/",

@@ -11,8 +11,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows.training import train_model
-from tasks.settings import SettingsError, load_settings
-from tasks.task_runner import ConfiguredTaskRunner, runner_description, task_runner_for
+from tasks.core.settings import SettingsError, load_settings
+from tasks.steps.task_runner import ConfiguredTaskRunner, runner_description, task_runner_for
 
 
 @task

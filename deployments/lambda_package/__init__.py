@@ -1,0 +1,1 @@
+"""The function artifact, the function run in its own process, smoke requests."""

@@ -1,0 +1,1 @@
+"""The local target: versions on disk, the live function and its HTTP front."""

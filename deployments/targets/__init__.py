@@ -1,0 +1,1 @@
+"""Choosing the configured target; deploy and rollback through it."""

@@ -1,0 +1,1 @@
+"""Command-line plumbing shared by the flows: options, failed runs, a temporary server."""

@@ -1,0 +1,1 @@
+"""Ground-truth labels: upload, validation and reading by prediction hour."""

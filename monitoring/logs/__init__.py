@@ -1,0 +1,1 @@
+"""Reading the prediction logs: listing, Arrow tables, compaction, time windows."""

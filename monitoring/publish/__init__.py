@@ -1,0 +1,1 @@
+"""What a monitor run publishes: summary, history, report server and Evidently UI."""

@@ -1,0 +1,1 @@
+"""Live model quality: realized metrics from labels and estimates without them."""

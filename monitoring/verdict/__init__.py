@@ -1,0 +1,1 @@
+"""The retraining decision and its guard."""

@@ -1,0 +1,1 @@
+"""The foundation: settings, errors, storage, the dataset spec and the metrics."""

@@ -1,0 +1,1 @@
+"""The training library: data, split, candidates, tuning, ONNX export, tracking (no Prefect)."""

@@ -1,0 +1,38 @@
+"""The skl2onnx converter of the log-target wrapper, and the families' own converters.
+
+Importing this module registers them (once per process), so `skl2onnx.to_onnx` converts a
+pipeline ending in any family, with or without a log target, like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skl2onnx import update_registered_converter
+from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+from skl2onnx.algebra.onnx_ops import OnnxExp
+from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+from sklearn.compose import TransformedTargetRegressor
+
+from tasks.learning.families import register_converters
+
+
+def convert_log_target(scope: Any, operator: Any, container: Any) -> None:
+    """A log-target regressor: the inner regressor's graph, then `Exp`, so the output is in target units."""
+    model = operator.raw_operator
+    if model.func is not np.log or model.inverse_func is not np.exp:
+        msg = "only a log/exp TransformedTargetRegressor converts to ONNX"
+        raise NotImplementedError(msg)
+    opset = container.target_opset
+    inner = OnnxSubEstimator(model.regressor_, operator.inputs[0], op_version=opset)
+    OnnxExp(inner, op_version=opset, output_names=operator.outputs[:1]).add_to(scope, container)
+
+
+update_registered_converter(
+    TransformedTargetRegressor,
+    "MlopsLogTargetRegressor",
+    calculate_linear_regressor_output_shapes,
+    convert_log_target,
+)
+register_converters()

@@ -1,0 +1,1 @@
+"""Prefect tasks: each wraps plain functions from the libraries below it."""

@@ -1,0 +1,315 @@
+"""Tasks of the monitoring flow: read logs, compare with the reference, decide, trigger."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import mlflow
+import pandas as pd
+from evidently.core.report import Snapshot
+from prefect import get_run_logger
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+from deployments.lambda_handler.contract import (
+    ACTUAL,
+)
+from deployments.targets.selection import target_for
+from monitoring.drift.report_html import save_html
+from monitoring.drift.window_reports import (
+    DriftFigures,
+    DriftThresholds,
+    ReportSubject,
+    build_drift_report,
+    build_quality_report,
+)
+from monitoring.labels.commands import join_labels
+from monitoring.labels.label_read import LabelReadStats, quarantine_labels, read_window_labels
+from monitoring.labels.label_rules import LabelRules
+from monitoring.logs.compaction import compact_closed_hours
+from monitoring.logs.reader import LogReader, PredictionLogs
+from monitoring.logs.window import Window
+from monitoring.publish.history import add_snapshot, workspace_url
+from monitoring.publish.summary import MonitoringSummary, summary_markdown
+from monitoring.quality.estimation import fit_estimator
+from monitoring.quality.figures import QualityFigures
+from monitoring.quality.live_quality import (
+    estimated_quality,
+    estimation_error,
+    labelled_by_version,
+    live_quality,
+    quality_drop,
+)
+from monitoring.verdict.decision import Evidence, Policy, Verdict, decide
+from tasks.core.errors import TRANSIENT_RETRIES
+from tasks.core.metrics import PRIMARY_METRIC
+from tasks.core.settings import Settings
+from tasks.core.storage import join_url, write_bytes
+from tasks.registry.model_files import ModelContext, load_model_context
+from tasks.registry.model_registry import ensure_experiment, mlflow_client
+from tasks.steps.prefect_artifacts import artifact_key
+from tasks.steps.step import step
+
+
+@step
+def load_reference(settings: Settings, model_name: str, version: str | None = None) -> ModelContext:
+    """The schema and reference sample of the champion, or of a given version."""
+    return load_model_context(settings, model_name, version)
+
+
+@step(**TRANSIENT_RETRIES)
+def read_prediction_logs(settings: Settings, context: ModelContext, window: Window) -> PredictionLogs:
+    """Read the window's logs; bad lines are counted and a sample is quarantined."""
+    reader = LogReader(
+        settings.storage,
+        context.model_name,
+        context.schema,
+        row_cap=settings.monitor_row_cap,
+        include_batch=settings.monitor_batch == "include",
+    )
+    logs = reader.read(window)
+    logs.quarantine_url = reader.quarantine(logs.stats, window)
+    stats = logs.stats
+    logger = get_run_logger()
+    logger.info(
+        "Read %d rows from %d objects (%d compacted hours) in %s",
+        stats.rows,
+        stats.objects,
+        stats.compacted_hours,
+        window.name,
+    )
+    if stats.bad_lines:
+        logger.warning(
+            "Set aside %d bad lines (%d bad objects); sample in %s",
+            stats.bad_lines,
+            stats.bad_objects,
+            logs.quarantine_url,
+        )
+    if stats.batch_rows:
+        logger.info(
+            "%d batch-scored rows %s (MLOPS_MONITOR_BATCH=%s)",
+            stats.batch_rows,
+            "included" if settings.monitor_batch == "include" else "left out",
+            settings.monitor_batch,
+        )
+    if stats.sampled:
+        logger.info("Sampled %d of %d rows (MLOPS_MONITOR_ROW_CAP)", stats.rows, stats.rows_before_sampling)
+    return logs
+
+
+@step
+def compact_logs(settings: Settings, context: ModelContext, now: datetime) -> int:
+    """Compact closed hours into Parquet so later windows read them in one request."""
+    reader = LogReader(settings.storage, context.model_name, context.schema, row_cap=settings.monitor_row_cap)
+    compacted = compact_closed_hours(reader, now, delete_originals=settings.compact_delete_originals)
+    if compacted:
+        get_run_logger().info("Compacted %d closed hours", len(compacted))
+    return len(compacted)
+
+
+@step
+def read_live_version(settings: Settings, model_name: str) -> str | None:
+    """The model version behind `live` on the target, or None (nothing deployed, or unreadable)."""
+    try:
+        versions = target_for(settings, model_name).versions()
+    except Exception as error:  # noqa: BLE001 - the verdict does not depend on it; say why it is missing
+        get_run_logger().warning(
+            "Could not read the live version from the %s target: %s", settings.target, error
+        )
+        return None
+    return next((item.model_version for item in versions if item.live), None)
+
+
+@step
+def attach_labels(
+    settings: Settings, context: ModelContext, logs: PredictionLogs, window: Window
+) -> tuple[pd.DataFrame, LabelReadStats]:
+    """The window's rows with ground truth joined where it has arrived, and what the label read set aside.
+
+    Only the label partitions of the window's hours are read (and older-layout objects), and
+    only labels of the window's requests are kept; labels that fail the checks are counted.
+    """
+    rules = LabelRules.for_schema(context.schema)
+    labels, stats = read_window_labels(
+        settings.storage, context.model_name, window, rules, request_ids=logs.table.column("request_id")
+    )
+    rows = join_labels(logs.frame, labels)
+    logger = get_run_logger()
+    logger.info(
+        "Labelled %d of %d rows (%d labels of the window's requests in %d objects)",
+        int(rows[ACTUAL].notna().sum()),
+        len(rows),
+        stats.labels,
+        stats.objects,
+    )
+    if stats.set_aside:
+        logger.warning(
+            "Set aside labels: %s; sample in %s",
+            ", ".join(f"{count} {reason}" for reason, count in sorted(stats.set_aside.items())),
+            quarantine_labels(settings.storage, context.model_name, window, stats),
+        )
+    return rows, stats
+
+
+@step
+def assess_quality(settings: Settings, context: ModelContext, rows: pd.DataFrame) -> QualityFigures:
+    """Estimate the champion's metrics without labels and measure them where labels arrived."""
+    schema, version, baseline = context.schema, context.version, context.holdout_metrics
+    live, live_drop = live_quality(rows, schema, version, baseline, settings.min_labelled_rows)
+    estimator = None if context.holdout is None else fit_estimator(schema, context.holdout)
+    estimated = estimated_quality(rows, version, estimator)
+    figures = QualityFigures(
+        estimated=estimated,
+        live=live,
+        estimation_error=estimation_error(rows, version, estimator, live),
+        estimated_drop=quality_drop(schema, estimated, baseline),
+        live_drop=live_drop,
+    )
+    if estimated:
+        get_run_logger().info(
+            "Estimated without labels: %s; realized: %s",
+            ", ".join(f"{name}={value:.6g}" for name, value in estimated.items()),
+            ", ".join(f"{name}={value:.6g}" for name, value in live.items()) or "not enough labels",
+        )
+    return figures
+
+
+@step
+def build_reports(
+    settings: Settings, context: ModelContext, rows: pd.DataFrame, window: Window, quality: QualityFigures
+) -> tuple[DriftFigures | None, Snapshot | None, str | None, str | None]:
+    """Run Evidently and store the HTML report(s) under `reports/<model>/`."""
+    if rows.empty:
+        return None, None, None, None
+    thresholds = DriftThresholds(
+        numeric=settings.drift_numeric_threshold,
+        categorical=settings.drift_categorical_threshold,
+        drift=settings.drift_threshold,
+        measure=settings.drift_measure,
+    )
+    subject = ReportSubject(context.model_name, context.version, window)
+    snapshot, figures = build_drift_report(
+        rows,
+        context.reference,
+        context.schema,
+        thresholds,
+        subject,
+        context.importance,
+        window_values=quality.window_values(),
+    )
+    base = report_base(settings, context.model_name, window)
+    report_url = save_html(snapshot, f"{base}.html")
+    quality_url = None
+    labelled = labelled_by_version(rows, context.version)
+    if len(labelled) >= settings.min_labelled_rows:
+        quality_report = build_quality_report(labelled, context.quality_reference, context.schema, subject)
+        quality_url = save_html(quality_report, f"{base}-quality.html")
+    get_run_logger().info("Drift report: %s", report_url)
+    return figures, snapshot, report_url, quality_url
+
+
+@step(**TRANSIENT_RETRIES)
+def record_history(settings: Settings, context: ModelContext, snapshot: Snapshot | None) -> str | None:
+    """Add the window's snapshot (no raw rows) to the Evidently workspace: the model's history."""
+    if snapshot is None:
+        return None
+    metric, _ = PRIMARY_METRIC[context.schema.task]
+    workspace = workspace_url(settings.storage)
+    snapshot_id = add_snapshot(workspace, context.model_name, snapshot, primary_metric=metric)
+    get_run_logger().info("Added snapshot %s to the Evidently workspace %s", snapshot_id, workspace)
+    return snapshot_id
+
+
+def report_base(settings: Settings, model_name: str, window: Window) -> str:
+    """Where a window's reports and figures are stored, without the suffix."""
+    return join_url(settings.storage, "reports", model_name, window.name)
+
+
+def figures_url(settings: Settings, model_name: str, window: Window) -> str:
+    """Where a window's summary is saved as JSON, next to its report."""
+    return f"{report_base(settings, model_name, window)}.json"
+
+
+@step
+def publish_summary(settings: Settings, summary: MonitoringSummary) -> str:
+    """Save the key figures as JSON next to the report and publish the run's Prefect artifacts."""
+    url = summary.figures_url or figures_url(
+        settings, summary.model_name, Window(summary.window_start, summary.window_end)
+    )
+    write_bytes(url, summary.model_dump_json(indent=2).encode())
+    key = artifact_key("drift", summary.model_name)
+    create_markdown_artifact(markdown=summary_markdown(summary), key=key, description="Monitoring verdict")
+    if summary.report_link:
+        create_link_artifact(
+            link=summary.report_link,
+            link_text=f"Evidently drift report ({summary.report_url})",
+            key=f"{key}-report",
+            description="Drift report of the window",
+        )
+    return url
+
+
+@step
+def log_to_mlflow(settings: Settings, summary: MonitoringSummary) -> str:
+    """Log the key figures as a monitoring run tagged with the live model version."""
+    client = mlflow_client(settings.tracking_uri)
+    experiment_id = ensure_experiment(client, summary.model_name, settings.artifact_root)
+    metrics = {
+        "rows": summary.rows,
+        "bad_lines": summary.bad_lines,
+        "labelled_rows": summary.labelled_rows,
+        **({"drift_share": summary.drift_share} if summary.drift_share is not None else {}),
+        **({"weighted_drift": summary.weighted_drift} if summary.weighted_drift is not None else {}),
+        **{f"estimated_{name}": value for name, value in summary.estimated_metrics.items()},
+        **({"prediction_drift": summary.prediction_drift} if summary.prediction_drift is not None else {}),
+        **{f"live_{name}": value for name, value in summary.live_metrics.items()},
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"monitor-{summary.window_end:%Y%m%dT%H%M}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "kind": "monitoring",
+                "model_version": summary.model_version,
+                "verdict": summary.verdict.status,
+                "report_url": summary.report_url or "",
+            }
+        )
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(json.loads(summary.model_dump_json()), "monitoring.json")
+    if summary.drift_share is not None:
+        client.set_model_version_tag(
+            summary.model_name, summary.model_version, "last_drift_share", f"{summary.drift_share:.4f}"
+        )
+        if summary.weighted_drift is not None:
+            client.set_model_version_tag(
+                summary.model_name,
+                summary.model_version,
+                "last_weighted_drift",
+                f"{summary.weighted_drift:.4f}",
+            )
+        client.set_model_version_tag(
+            summary.model_name, summary.model_version, "last_monitor_verdict", summary.verdict.status
+        )
+    return run.info.run_id
+
+
+@step
+def decide_verdict(
+    settings: Settings, figures: DriftFigures | None, rows: int, quality: QualityFigures
+) -> Verdict:
+    """The window's verdict (drift, quality drop or too few rows) from its figures and the settings."""
+    evidence = Evidence(
+        rows=rows,
+        drift_share=None if figures is None else figures.drift_share,
+        weighted_drift=None if figures is None else figures.weighted_drift,
+        live_drop=quality.live_drop,
+        estimated_drop=quality.estimated_drop,
+    )
+    policy = Policy(
+        min_rows=settings.monitor_min_rows,
+        drift_measure=settings.drift_measure,
+        drift_threshold=settings.drift_threshold,
+        max_quality_drop=settings.max_quality_drop,
+    )
+    return decide(evidence, policy)
