@@ -203,14 +203,15 @@ def _families(tracking_uri: str, run: Run) -> list[str]:
 
 
 def _inputs(run: Run) -> dict[str, dict[str, Any]]:
-    """The run's dataset inputs by context: name, columns and, for training, the snapshot's table."""
-    found = {}
+    """The run's dataset inputs by context: their names and, for training, its columns and snapshot."""
+    found: dict[str, dict[str, Any]] = {}
     for item in run.inputs.dataset_inputs:
         [context] = [tag.value for tag in item.tags if tag.key == "mlflow.data.context"]
-        schema = json.loads(item.dataset.schema)["mlflow_colspec"]
-        found[context] = {"name": item.dataset.name, "columns": {column["name"] for column in schema}}
+        found[context] = {"name": item.dataset.name}
         if context == "training":
+            schema = json.loads(item.dataset.schema)["mlflow_colspec"]
             fs, path = filesystem(json.loads(item.dataset.source)["uri"])
+            found[context]["columns"] = {column["name"] for column in schema}
             found[context]["snapshot"] = pd.read_parquet(fs.open(path, "rb"))
     return found
 
