@@ -49,7 +49,7 @@ def start_retrain(
     ignore_cooldown: bool,
     data_source: str | None,
 ) -> str:
-    """Start one retrain (event or inline) unless one is in flight or the cooldown holds."""
+    """Start one retrain (event or inline) unless one of this model is in flight or its cooldown holds."""
     mode = retrain_mode(settings)
     if mode == "off":
         return "not started: MLOPS_RETRAIN_MODE=off"
@@ -90,10 +90,10 @@ def monitor_model(
 
     The window is the last `window_hours` (default `MLOPS_MONITOR_WINDOW_HOURS`, 24), or
     `start`..`end` when both are given. `ignore_cooldown` lets a manual run start a retrain
-    within the cooldown (never while a training run is in flight). The drift threshold and
+    within the cooldown (never while a training run of the model is in flight). The drift threshold and
     measure (`weighted`: importance share of drifted inputs, or `share`), the allowed quality
     drop and the retrain mode override their settings for this run; `retrain_data_source` is the training
-    data of a retrain this run starts inline (the train deployment's own default otherwise).
+    data of a retrain this run starts inline (the data the champion was trained from otherwise).
     """
     quiet_permanent_errors()
     settings = load_settings().with_values(

@@ -10,14 +10,17 @@ from flows.cli.failed_runs import fails_in_one_line
 from flows.cli.options import command_parameters
 from flows.cli.temporary_server import run_flow
 from flows.deploy import deploy_model
-from tasks.core.dataset_spec import DatasetSpec, load_dataset_spec
+from tasks.core.dataset_spec import DatasetSpec
 from tasks.core.errors import quiet_permanent_errors, run_command
-from tasks.core.settings import load_settings
+from tasks.core.settings import Settings, load_settings
 from tasks.core.storage import join_url
-from tasks.learning.candidates import FAMILIES
+from tasks.learning.recipe import RecipeRequest, TrainingRecipe
+from tasks.learning.retrain_data import RetrainData
 from tasks.learning.tracking import RunContext
+from tasks.steps.recipe_steps import choose_training_recipe
 from tasks.steps.task_runner import ConfiguredTaskRunner
 from tasks.steps.train_steps import (
+    add_ensemble_candidate,
     add_production_rows,
     fit_candidate_task,
     gate_promotion,
@@ -26,10 +29,12 @@ from tasks.steps.train_steps import (
     record_training,
     score_current_champion,
     select_deployable_candidate,
+    shadow_gate,
     snapshot_training_data,
     split_training_data,
     tune_candidates,
 )
+from tasks.steps.training_slot import training_slot
 
 
 class TrainingSummary(BaseModel):
@@ -56,43 +61,68 @@ def train_model(
     production_hours: float | None = None,
     promotion_margin: float | None = None,
     deploy_on_promotion: bool | None = None,
+    retrain_data: RetrainData | None = None,
 ) -> TrainingSummary:
     """Train candidate models, register the best and make it champion if it beats the current one.
 
     Unset parameters come from the settings (`MLOPS_DATA_SOURCE`, `MLOPS_DATASET_SPEC`,
-    `MLOPS_MODEL_NAME`); `families` limits the candidates (all of the task's by default).
+    `MLOPS_MODEL_NAME`, `MLOPS_CANDIDATE_FAMILIES`, `MLOPS_RETRAIN_DATA`); a retrain
+    (`reason` drift or schedule) takes them from what its champion was trained from instead,
+    recorded on the registered version. `families` limits the candidates (all of the task's by default).
     With `production_hours` (drift-triggered runs), the labelled production rows of that many
     past hours are added to the source data and recorded as a second dataset input; the data
-    policy (`MLOPS_RETRAIN_DATA`) then chooses or weights the rows, and the newest production
+    policy (`retrain_data`) then chooses or weights the rows, and the newest production
     rows are held out for the gate's recent check.
     `promotion_margin` and `deploy_on_promotion` override their settings for this run.
     Each family is first tuned by cross-validation on the training rows (`MLOPS_TUNING_TRIALS`).
+    One run of a model trains at a time (the concurrency limit `train-<model>`).
     """
     quiet_permanent_errors()
     settings = load_settings().with_values(
         promotion_margin=promotion_margin, deploy_on_promotion=deploy_on_promotion
     )
-    spec = dataset or load_dataset_spec(settings.dataset_spec)
-    source = data_source or settings.data_source
     name = model_name or settings.model_name
-    tracking_uri = settings.tracking_uri
+    request = RecipeRequest(
+        data_source=data_source, dataset=dataset, families=families, retrain_data=retrain_data
+    )
+    recipe = choose_training_recipe(settings, name, request, reason)
+    settings = settings.with_values(
+        retrain_data=recipe.retrain_data,
+        retrain_recent_days=recipe.retrain_recent_days,
+        recency_half_life_days=recipe.recency_half_life_days,
+    )
+    with training_slot(name):
+        summary = _train(settings, name, recipe, reason, production_hours)
+        get_run_logger().info("Training finished: %s", summary.model_dump_json())
+        if summary.promoted and settings.deploy_on_promotion:
+            deploy_model(name, summary.model_version)
+    return summary
 
+
+def _train(
+    settings: Settings, name: str, recipe: TrainingRecipe, reason: str, production_hours: float | None
+) -> TrainingSummary:
+    """The run's tasks, from loading the data to registering the model."""
+    spec, source, tracking_uri = recipe.dataset, recipe.data_source, settings.tracking_uri
     data = load_training_data(source, spec, settings.min_rows)
     production = None
     if production_hours:
         data, production = add_production_rows(settings, name, data, production_hours)
     snapshot = snapshot_training_data(data, settings.storage, spec.name)
     split, retrain_rows = split_training_data(data, spec, settings, production)
-    chosen_families = list(families or settings.families or FAMILIES[data.task])
+    chosen_families = recipe.families
     tuning = tune_candidates(chosen_families, data, split, settings)
     futures = [
         fit_candidate_task.submit(family, data, split, settings.random_seed, tuning.get(family))
         for family in chosen_families
     ]
-    candidates = [future.result() for future in futures]
+    candidates = add_ensemble_candidate([future.result() for future in futures], data, split)
     deployable = select_deployable_candidate(candidates, data, split, settings.onnx_tolerance)
     champion = score_current_champion(tracking_uri, name, data, split)
-    decision = gate_promotion(name, data, deployable, champion, split, settings.promotion_margin)
+    decision = gate_promotion(
+        name, data, deployable, champion, split, settings.promotion_margin, settings.promotion_confidence
+    )
+    decision = shadow_gate(settings, name, data, split, deployable, decision)
     context = RunContext(
         name,
         spec.name,
@@ -104,6 +134,7 @@ def train_model(
         None if production is None else production.rows,
         join_url(settings.storage, PREDICTIONS_PREFIX, name),
         retrain_rows.params,
+        recipe.version_tags(),
     )
     importance = measure_feature_importance(
         deployable, data, split, settings.importance_repeats, settings.random_seed
@@ -111,7 +142,7 @@ def train_model(
     record = record_training(
         context, data, split, snapshot, candidates, deployable, decision, importance, settings
     )
-    summary = TrainingSummary(
+    return TrainingSummary(
         model_name=name,
         run_id=record.run_id,
         family=deployable.candidate.family,
@@ -121,10 +152,6 @@ def train_model(
         model_version=record.model_version,
         data_digest=snapshot.digest,
     )
-    get_run_logger().info("Training finished: %s", summary.model_dump_json())
-    if summary.promoted and settings.deploy_on_promotion:
-        deploy_model(name, summary.model_version)
-    return summary
 
 
 def main(argv: list[str] | None = None) -> None:

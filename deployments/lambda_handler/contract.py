@@ -229,6 +229,9 @@ class Feature:
         return self.kind == "number"
 
 
+DEFAULT_METRICS = {"regression": "rmse", "classification": "roc_auc"}  # of bundles that name none
+
+
 @dataclass(frozen=True)
 class ServingSchema:
     """What the model takes and returns, read from `schema.json`."""
@@ -239,6 +242,7 @@ class ServingSchema:
     classes: tuple[str, ...] = ()
     example: dict[str, Any] | None = None
     monitor_exclude: tuple[str, ...] = ()  # inputs left out of the drift verdict
+    metric: str = ""  # what ranks and gates the model; older bundles: rmse or roc_auc by task
 
     @property
     def names(self) -> list[str]:
@@ -291,6 +295,7 @@ class ServingSchema:
             tuple(data.get("classes") or ()),
             data.get("example"),
             tuple(data.get("monitor_exclude") or ()),
+            str(data.get("metric") or DEFAULT_METRICS[task]),
         )
 
     @classmethod

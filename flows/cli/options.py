@@ -84,6 +84,11 @@ def training_parser() -> argparse.ArgumentParser:
         help="add the labelled production rows of that many past hours",
     )
     parser.add_argument(
+        "--retrain-data",
+        choices=["all", "recent", "weighted"],
+        help="rows a run with production rows learns from (MLOPS_RETRAIN_DATA; a retrain: its champion's)",
+    )
+    parser.add_argument(
         "--promotion-margin",
         type=float,
         help="relative improvement a candidate must exceed to become champion (MLOPS_PROMOTION_MARGIN)",
@@ -108,6 +113,7 @@ def training_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "families": args.families,
         "reason": args.reason,
         "production_hours": args.production_hours,
+        "retrain_data": args.retrain_data,
         "promotion_margin": args.promotion_margin,
         "deploy_on_promotion": args.deploy_on_promotion,
     }

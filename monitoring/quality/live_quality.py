@@ -6,7 +6,7 @@ import pandas as pd
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
 from monitoring.quality.estimation import Estimator
-from tasks.core.metrics import PRIMARY_METRIC, holdout_metrics, primary_score
+from tasks.core.metrics import DEFAULT_METRIC, holdout_metrics, primary_score
 
 
 def rows_of_version(rows: pd.DataFrame, version: str) -> pd.DataFrame:
@@ -27,9 +27,11 @@ def quality_drop(
     schema: ServingSchema, metrics: dict[str, float], baseline: dict[str, float]
 ) -> float | None:
     """How much worse the primary metric is than the holdout's, as a fraction (None if either is absent)."""
-    if PRIMARY_METRIC[schema.task][0] not in metrics:  # e.g. no ROC AUC when every row is one class
+    # the schema's metric, or the task's default where it cannot be had (no RMSLE estimate)
+    name = schema.metric if schema.metric in metrics else DEFAULT_METRIC[schema.task]
+    if name not in metrics:  # e.g. no ROC AUC when every row is one class
         return None
-    name, value, higher_is_better = primary_score(schema.task, metrics)
+    name, value, higher_is_better = primary_score(name, metrics)
     reference = baseline.get(name)
     if reference is None:
         return None

@@ -1,4 +1,4 @@
-"""At most one retraining at a time, and none again within the cooldown.
+"""At most one retraining of a model at a time, and none again within its cooldown.
 
 The state lives in storage (`monitoring/<model>/retrain-state.json`), so every monitor
 process, local or scheduled, sees the same last trigger time.
@@ -45,7 +45,9 @@ def check_guard(
 ) -> GuardDecision:
     """Refuse while a training run is in flight or the last trigger is within the cooldown."""
     if runs_in_flight:
-        return GuardDecision(allowed=False, reason=f"{runs_in_flight} training run(s) already in flight")
+        return GuardDecision(
+            allowed=False, reason=f"{runs_in_flight} training run(s) of this model already in flight"
+        )
     if last is not None:
         since = now - parse_time(last["triggered_at"])
         if since < cooldown:

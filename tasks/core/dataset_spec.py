@@ -6,14 +6,12 @@ import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.core.errors import UserError
+from tasks.core.metrics import DEFAULT_METRIC, METRICS, TaskType
 from tasks.core.settings import check_name
-
-TaskType = Literal["regression", "classification"]
 
 
 class DatasetSpecError(UserError, ValueError):
@@ -64,6 +62,12 @@ class DatasetSpec(BaseModel):
     monitor_exclude: list[str] = Field(
         [], description="Inputs left out of the drift verdict (still reported): calendar or id-like columns."
     )
+    metric: str | None = Field(
+        None,
+        description="What ranks candidates, gates a retrain and measures a quality drop: rmse, mae, "
+        "rmsle or r2 (regression), roc_auc, log_loss, f1 or accuracy (classification); "
+        "rmse or roc_auc when unset.",
+    )
     missing_values: list[str] | None = Field(
         [""],
         description="Strings read as missing; null means pandas' defaults (NA, null, ...).",
@@ -73,6 +77,19 @@ class DatasetSpec(BaseModel):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return check_name(value)
+
+    @model_validator(mode="after")
+    def _metric_of_the_task(self) -> DatasetSpec:
+        known = [name for name, (task, _) in METRICS.items() if task == self.task]
+        if self.metric is not None and self.metric not in known:
+            msg = f"metric {self.metric!r} is not a {self.task} metric; one of {', '.join(known)}"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        """The spec's metric, or the task's default."""
+        return self.metric or DEFAULT_METRIC[self.task]
 
     @field_validator("target", "time_column")
     @classmethod
@@ -91,8 +108,11 @@ class DatasetSpec(BaseModel):
 
 
 # The sale's year and month stay inputs (prices moved with the 2008 crash), but every later
-# window drifts on them by construction, so they are left out of the drift verdict.
-AMES_SPEC = DatasetSpec(monitor_exclude=["Yr Sold", "Mo Sold"])
+# window drifts on them by construction, so they are left out of the drift verdict. Models are
+# ranked by RMSLE: an agent cares about a price's error relative to the price ($20k is a lot on
+# a $90k house, little on a $500k one), and in dollars a few huge houses sold cheaply (partial
+# sales) carry a quarter of the squared error and would choose the model on their own.
+AMES_SPEC = DatasetSpec(monitor_exclude=["Yr Sold", "Mo Sold"], metric="rmsle")
 
 
 def load_dataset_spec(path: Path | None, origin: str = "MLOPS_DATASET_SPEC") -> DatasetSpec:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -12,11 +14,23 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from tasks.core.dataset_spec import TaskType
+from deployments.lambda_handler.contract import DEFAULT_METRICS
 
-PRIMARY_METRIC: dict[TaskType, tuple[str, bool]] = {
-    "regression": ("rmse", False),
-    "classification": ("roc_auc", True),
+TaskType = Literal["regression", "classification"]
+# Every metric a spec may rank by: its task and whether higher is better.
+METRICS: dict[str, tuple[TaskType, bool]] = {
+    "rmse": ("regression", False),
+    "mae": ("regression", False),
+    "rmsle": ("regression", False),
+    "r2": ("regression", True),
+    "roc_auc": ("classification", True),
+    "log_loss": ("classification", False),
+    "f1": ("classification", True),
+    "accuracy": ("classification", True),
+}
+DEFAULT_METRIC: dict[TaskType, str] = {
+    "regression": DEFAULT_METRICS["regression"],
+    "classification": DEFAULT_METRICS["classification"],
 }
 
 
@@ -55,7 +69,11 @@ def holdout_metrics(task: TaskType, actual: np.ndarray, scores: np.ndarray) -> d
     return classification_metrics(actual, scores)
 
 
-def primary_score(task: TaskType, metrics: dict[str, float]) -> tuple[str, float, bool]:
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of the metric is better."""
+    return METRICS[metric][1]
+
+
+def primary_score(metric: str, metrics: dict[str, float]) -> tuple[str, float, bool]:
     """The ranking metric's name, value and whether higher is better."""
-    name, higher_is_better = PRIMARY_METRIC[task]
-    return name, metrics[name], higher_is_better
+    return metric, metrics[metric], higher_is_better(metric)

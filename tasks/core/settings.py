@@ -58,6 +58,24 @@ class Settings(BaseSettings):
     random_seed: int = Field(42, ge=0)
     min_rows: int = Field(50, ge=10)
     promotion_margin: float = Field(0.0, ge=0.0, lt=1.0)
+    shadow_check: bool = Field(
+        default=True,
+        description="Before promoting, score the last monitor window's logged requests with the challenger.",
+    )
+    shadow_tolerance: float = Field(
+        0.05,
+        ge=0.0,
+        lt=1.0,
+        description="How much worse than the champion's the challenger's estimated metric on those "
+        "requests may be (a share of it).",
+    )
+    promotion_confidence: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description="Share of paired bootstrap resamples of the holdout in which a retrain must beat "
+        "the champion to be promoted; 0 turns the check off.",
+    )
     onnx_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
     reference_rows: int = Field(5000, ge=100)
     importance_repeats: int = Field(3, ge=1, le=50, description="Shuffles per input for its importance.")

@@ -57,6 +57,7 @@ class ModelSchema(BaseModel):
     example: dict[str, Any]
     time_column: str | None = None
     monitor_exclude: list[str] = Field(default_factory=list)
+    metric: str | None = None  # what ranks and gates this model; the task's default when absent
 
 
 class BundleMetadata(BaseModel):
@@ -135,6 +136,7 @@ def build_schema(data: PreparedData, train: pd.DataFrame) -> ModelSchema:
         example=example_instance(data, train),
         time_column=data.time_column,
         monitor_exclude=data.monitor_exclude,
+        metric=data.metric,
     )
 
 

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from tasks.core.metrics import holdout_metrics, primary_score
 from tasks.learning.candidates import build_pipeline, fit_pipeline, model_params
+from tasks.learning.cross_validation import Fold, TrialScore, score_trial
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import (
     OnnxExportError,
@@ -36,6 +37,16 @@ class FittedCandidate:
     fit_seconds: float
     params: dict[str, str] = field(default_factory=dict)
     tuning: TuningResult | None = None
+    cross_validation: TrialScore | None = None  # out-of-fold metrics and scores on the training rows
+
+    @property
+    def cv_metrics(self) -> dict[str, float]:
+        """Out-of-fold metrics on the training rows (empty when not cross-validated)."""
+        return {} if self.cross_validation is None else self.cross_validation.metrics
+
+    def ranking_metrics(self) -> dict[str, float]:
+        """What ranks the candidate: its cross-validated metrics, its holdout ones without them."""
+        return self.cv_metrics or self.metrics
 
 
 @dataclass(frozen=True)
@@ -51,24 +62,41 @@ class DeployableModel:
 
 
 def fit_candidate(
-    family: str, data: PreparedData, split: Split, seed: int, tuning: TuningResult | None = None
+    family: str,
+    data: PreparedData,
+    split: Split,
+    seed: int,
+    tuning: TuningResult | None = None,
+    folds: list[Fold] | None = None,
 ) -> FittedCandidate:
-    """Fit one model family on all training rows (with the tuned parameters) and score it on the holdout."""
+    """Fit one model family on all training rows (with the tuned parameters) and score it.
+
+    Its cross-validated metrics on the training rows (the tuned best trial's, or the fixed
+    parameters' on `folds`) rank it; the holdout only reports and gates.
+    """
     params = None if tuning is None else tuning.params
+    if tuning is not None and tuning.best is not None:
+        cross_validation: TrialScore | None = tuning.best
+    elif folds:
+        cross_validation = score_trial(family, params or {}, data, split, folds, seed)
+    else:
+        cross_validation = None
     pipeline = build_pipeline(family, data.task, data.numeric, data.categorical, seed, params)
     started = time.perf_counter()
     fit_pipeline(pipeline, split.train[data.features], split.train[data.target], split.train_weights)
     fit_seconds = time.perf_counter() - started
     scores = pipeline_scores(pipeline, split.holdout[data.features], data.task)
     metrics = holdout_metrics(data.task, split.holdout[data.target].to_numpy(), scores)
-    return FittedCandidate(family, pipeline, metrics, fit_seconds, model_params(pipeline), tuning)
+    return FittedCandidate(
+        family, pipeline, metrics, fit_seconds, model_params(pipeline), tuning, cross_validation
+    )
 
 
 def rank_candidates(candidates: list[FittedCandidate], data: PreparedData) -> list[FittedCandidate]:
-    """Best first by the task's primary metric."""
+    """Best first by the primary metric, cross-validated on the training rows where known."""
 
     def key(candidate: FittedCandidate) -> float:
-        _, value, higher_is_better = primary_score(data.task, candidate.metrics)
+        _, value, higher_is_better = primary_score(data.metric, candidate.ranking_metrics())
         return -value if higher_is_better else value
 
     return sorted(candidates, key=key)

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from deployments.lambda_handler.contract import MISSING_CATEGORY
-from tasks.core.dataset_spec import TaskType
+from tasks.core.metrics import TaskType
 from tasks.learning.families import EstimatorFactory, family_for, family_names
 
 LOG_TARGET = "log_target"  # in a candidate's params: the regressor learns log(target)

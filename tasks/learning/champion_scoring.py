@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -30,14 +31,22 @@ class ChampionScore:
     score: float
     recent_metrics: dict[str, float] | None = None
     recent_score: float | None = None
+    holdout_scores: np.ndarray | None = None  # per holdout row, for the paired bootstrap
 
 
 def onnx_metrics(
     model: bytes, frame: pd.DataFrame, numeric: list[str], categorical: list[str], data: PreparedData
 ) -> dict[str, float]:
     """An ONNX model's metrics on labelled rows of the training table."""
+    return onnx_metrics_and_scores(model, frame, numeric, categorical, data)[0]
+
+
+def onnx_metrics_and_scores(
+    model: bytes, frame: pd.DataFrame, numeric: list[str], categorical: list[str], data: PreparedData
+) -> tuple[dict[str, float], np.ndarray]:
+    """An ONNX model's metrics on labelled rows, and its score for each row."""
     scores = onnx_scores(create_session(model), frame, numeric, categorical, data.task)
-    return holdout_metrics(data.task, frame[data.target].to_numpy(), scores)
+    return holdout_metrics(data.task, frame[data.target].to_numpy(), scores), scores
 
 
 def score_champion(
@@ -65,10 +74,10 @@ def score_champion(
     if absent:
         msg = f"champion v{version.version} needs columns this data lacks: {', '.join(absent)}"
         raise IncompatibleChampionError(msg)
-    metrics = onnx_metrics(model, holdout, schema.numeric, schema.categorical, data)
-    _, score, _ = primary_score(data.task, metrics)
+    metrics, scores = onnx_metrics_and_scores(model, holdout, schema.numeric, schema.categorical, data)
+    _, score, _ = primary_score(data.metric, metrics)
     if recent is None or recent.empty:
-        return ChampionScore(str(version.version), metrics, score)
+        return ChampionScore(str(version.version), metrics, score, holdout_scores=scores)
     recent_metrics = onnx_metrics(model, recent, schema.numeric, schema.categorical, data)
-    _, recent_score, _ = primary_score(data.task, recent_metrics)
-    return ChampionScore(str(version.version), metrics, score, recent_metrics, recent_score)
+    _, recent_score, _ = primary_score(data.metric, recent_metrics)
+    return ChampionScore(str(version.version), metrics, score, recent_metrics, recent_score, scores)

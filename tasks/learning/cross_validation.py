@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
 
-from tasks.core.metrics import holdout_metrics
+from tasks.core.metrics import higher_is_better, holdout_metrics
 from tasks.learning.candidates import build_pipeline, fit_pipeline
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import pipeline_scores
@@ -27,10 +27,12 @@ Fold = tuple[np.ndarray, np.ndarray]  # positions in split.train to fit on, then
 
 @dataclass(frozen=True)
 class TrialScore:
-    """Out-of-fold metrics of one set of hyperparameters and how long scoring took."""
+    """Out-of-fold metrics of one set of hyperparameters, the scores behind them and how long it took."""
 
     metrics: dict[str, float]
     seconds: float
+    rows: np.ndarray | None = None  # positions in split.train that were scored, in score order
+    scores: np.ndarray | None = None  # the out-of-fold score of each of those rows
 
 
 def cv_folds(data: PreparedData, split: Split, seed: int, n_folds: int = CV_FOLDS) -> list[Fold]:
@@ -72,7 +74,7 @@ def score_trial(
         )
         offset += len(score_rows)
     metrics = holdout_metrics(data.task, target.to_numpy()[scored_rows], scores)
-    return TrialScore(metrics, time.perf_counter() - started)
+    return TrialScore(metrics, time.perf_counter() - started, scored_rows, scores)
 
 
 def log_target_eligible(data: PreparedData, split: Split) -> bool:
@@ -83,6 +85,6 @@ def log_target_eligible(data: PreparedData, split: Split) -> bool:
     return bool(target.min() > 0 and target.skew() > SKEW_THRESHOLD)
 
 
-def prefers_log_target(raw: Mapping[str, float], log: Mapping[str, float]) -> bool:
-    """Keep log(target) only if its cross-validated RMSLE is lower and its RMSE no higher."""
-    return log["rmsle"] < raw["rmsle"] and log["rmse"] <= raw["rmse"]
+def prefers_log_target(raw: Mapping[str, float], log: Mapping[str, float], metric: str) -> bool:
+    """Keep log(target) only if it is better by cross-validation on the primary metric."""
+    return log[metric] > raw[metric] if higher_is_better(metric) else log[metric] < raw[metric]

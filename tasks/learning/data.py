@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from deployments.lambda_handler.contract import MISSING_CATEGORY
-from tasks.core.dataset_spec import DatasetSpec, TaskType, normalise_column_name
+from tasks.core.dataset_spec import DatasetSpec, normalise_column_name
 from tasks.core.errors import UserError
+from tasks.core.metrics import DEFAULT_METRIC, TaskType
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NUMERIC_SHARE_FOR_TYPO = 0.9
@@ -36,6 +37,11 @@ class PreparedData:
     dropped_empty: list[str] = field(default_factory=list)
     time_column: str | None = None  # orders the rows; an input only when also numeric or categorical
     monitor_exclude: list[str] = field(default_factory=list)
+    metric: str = ""  # what ranks and gates models (the spec's primary metric)
+
+    def __post_init__(self) -> None:
+        if not self.metric:
+            object.__setattr__(self, "metric", DEFAULT_METRIC[self.task])
 
     @property
     def features(self) -> list[str]:
@@ -222,7 +228,16 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
     frame = pd.DataFrame(columns).reset_index(drop=True)
     excluded = [name for name in spec.monitor_exclude if name in (*numeric, *categorical)]
     return PreparedData(
-        frame, spec.target, spec.task, numeric, categorical, classes, empty, spec.time_column, excluded
+        frame,
+        spec.target,
+        spec.task,
+        numeric,
+        categorical,
+        classes,
+        empty,
+        spec.time_column,
+        excluded,
+        spec.primary_metric,
     )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from tasks.learning.shadow import ShadowCheck
+
 
 class RecentCheck(BaseModel):
     """Both models' primary metric on the recent slice, or why the slice was not scored."""
@@ -31,6 +33,27 @@ class PromotionDecision(BaseModel):
     champion_score: float | None = None
     champion_version: str | None = None
     recent: RecentCheck = RecentCheck()
+    bootstrap_share: float | None = None  # paired resamples of the holdout in which the candidate wins
+    confidence: float = 0.0  # the share it needs (0: not checked)
+    top_error_rows: int = 0
+    top_error_share: float | None = None  # of the candidate's holdout loss, carried by its largest errors
+    shadow: ShadowCheck | None = None  # the challenger on the last window's logged requests
+
+
+def apply_shadow_check(decision: PromotionDecision, shadow: ShadowCheck) -> PromotionDecision:
+    """The decision with the shadow check: a promotion stands only if the challenger did not fail it."""
+    promoted, reason = decision.promoted, decision.reason
+    if shadow.passed is None:
+        reason += f"; shadow check not compared: {shadow.note or 'no estimate'}"
+    else:
+        mine, theirs = shadow.challenger_estimate, shadow.champion_estimate
+        verdict = "within" if shadow.passed else "worse than"
+        reason += (
+            f"; on {shadow.rows} logged requests of {shadow.window} its estimated {shadow.metric} "
+            f"{mine:.6g} is {verdict} the champion's {theirs:.6g} (tolerance {shadow.tolerance:.0%})"
+        )
+        promoted = promoted and shadow.passed
+    return decision.model_copy(update={"promoted": promoted, "reason": reason, "shadow": shadow})
 
 
 def relative_improvement(candidate: float, champion: float, *, higher_is_better: bool) -> float:
@@ -48,12 +71,18 @@ def decide_promotion(
     higher_is_better: bool,
     margin: float,
     recent: RecentCheck | None = None,
+    bootstrap_share: float | None = None,
+    confidence: float = 0.0,
+    concentration: tuple[int, float] | None = None,
 ) -> PromotionDecision:
     """Promote when there is no champion, or when the candidate beats it by more than `margin`.
 
     Both scores come from the same holdout rows, so an equal score (the same data and code
     trained twice) is not an improvement and the champion stays. With `recent` scores the
     candidate must also not be worse than the champion on the recent slice (a tie passes).
+    With a `bootstrap_share` and a `confidence` above 0 it must also win in at least that share
+    of paired resamples of the holdout: a gain within the holdout's noise is a tie, not a win.
+    `concentration` (rows, share) is reported: how much of the loss the largest errors carry.
     """
     recent = recent or RecentCheck()
     if recent.candidate_score is not None and recent.champion_score is not None:
@@ -69,6 +98,10 @@ def decide_promotion(
         "champion_score": champion_score,
         "champion_version": champion_version,
         "recent": recent,
+        "bootstrap_share": bootstrap_share,
+        "confidence": confidence,
+        "top_error_rows": 0 if concentration is None else concentration[0],
+        "top_error_share": None if concentration is None else concentration[1],
     }
     if champion_score is None:
         return PromotionDecision(promoted=True, reason="no champion yet", **common)
@@ -80,6 +113,13 @@ def decide_promotion(
         f"{metric}={champion_score:.6g} by more than {margin:.2%} "
         f"(improvement {improvement:+.2%})"
     )
+    if bootstrap_share is not None and confidence > 0:
+        sure = bootstrap_share >= confidence
+        promoted = promoted and sure
+        reason += (
+            f"; it wins in {bootstrap_share:.0%} of paired resamples of the holdout "
+            f"({'at least' if sure else 'fewer than'} the {confidence:.0%} needed)"
+        )
     if recent.passed is not None:
         promoted = promoted and recent.passed
         reason += (
@@ -116,6 +156,44 @@ def promotion_markdown(decision: PromotionDecision, family: str) -> str:
         row(champion, decision.champion_score, recent.champion_score),
         f"| rule | better by > {decision.margin:.2%} |" + (" not worse |" if shown else ""),
     ]
+    if decision.bootstrap_share is not None:
+        lines += [
+            "",
+            (
+                f"Paired bootstrap of the holdout: the candidate wins in {decision.bootstrap_share:.0%} "
+                f"of resamples (needs {decision.confidence:.0%})."
+            ),
+        ]
+    if decision.top_error_share is not None:
+        lines += [
+            "",
+            (
+                f"The candidate's {decision.top_error_rows} largest holdout errors carry "
+                f"{decision.top_error_share:.0%} of its {decision.metric} loss."
+            ),
+        ]
     if recent.note:
         lines += ["", f"Recent check skipped: {recent.note}."]
+    if decision.shadow is not None:
+        lines += ["", *shadow_lines(decision.shadow)]
     return "\n".join(lines)
+
+
+def shadow_lines(shadow: ShadowCheck) -> list[str]:
+    """The shadow check as a Markdown table, or why it compared nothing."""
+
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.6g}"
+
+    head = f"Shadow check on {shadow.rows} logged requests of {shadow.window}"
+    if shadow.passed is None:
+        return [f"{head}: not compared ({shadow.note or 'no estimate'})."]
+    agreement = "n/a" if shadow.agreement is None else f"{shadow.agreement:.0%}"
+    return [
+        f"{head}: answers agree on {agreement} of them.",
+        "",
+        f"| {shadow.metric} | estimated | realized ({shadow.labelled_rows} labelled) |",
+        "| --- | --- | --- |",
+        f"| challenger | {cell(shadow.challenger_estimate)} | {cell(shadow.challenger_realized)} |",
+        f"| champion | {cell(shadow.champion_estimate)} | {cell(shadow.champion_realized)} |",
+    ]

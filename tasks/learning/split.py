@@ -1,8 +1,10 @@
-"""Hold out part of the data for evaluation: by a seeded row hash or, with a time column, the latest rows.
+"""Hold out rows for evaluation: by a seeded hash of their inputs or, with a time column, the latest rows.
 
-The random split hashes each row's content, so a row lands on the same side in every run.
+The random split hashes each row's input features, so a row lands on the same side in every run.
 Retraining on grown data (the source plus labelled production rows) therefore never scores
-the champion on rows it was trained on: the gate compares like with like.
+the champion on rows it was trained on: the gate compares like with like. The target is left
+out of the hash: rows with identical inputs (repeated customers, twins with different labels)
+always land on the same side, so the holdout never asks a model about inputs it has seen.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ def _time_order(data: PreparedData, time_column: str) -> pd.Series:
     return values.sort_values(kind="stable", na_position="last")
 
 
-def holdout_mask(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
-    """Rows whose seeded content hash falls in the holdout share (stable across runs)."""
-    hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=f"{seed:016d}"[-16:]).to_numpy()
+def holdout_mask(inputs: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Rows whose seeded hash of the inputs falls in the holdout share (stable across runs).
+
+    `inputs` holds the model's input columns only, never the target: equal inputs, equal side.
+    """
+    hashes = pd.util.hash_pandas_object(inputs, index=False, hash_key=f"{seed:016d}"[-16:]).to_numpy()
     return np.asarray((hashes % HASH_BUCKETS) < round(fraction * HASH_BUCKETS))
 
 
@@ -60,7 +65,7 @@ def split_data(
     seed: int,
     weights: np.ndarray | None = None,
 ) -> Split:
-    """Split rows into train and holdout: the latest rows by time, else by row hash.
+    """Split rows into train and holdout: the latest rows by time, else by a hash of the inputs.
 
     `weights` (one per row of the table) follow their rows into `Split.train_weights`.
     """
@@ -71,7 +76,7 @@ def split_data(
         train_at, holdout_at = order[: len(frame) - holdout_rows], order[len(frame) - holdout_rows :]
         method = f"time:{time_column}"
     else:
-        held = holdout_mask(frame, holdout_fraction, seed)
+        held = holdout_mask(frame[data.features], holdout_fraction, seed)
         train_at, holdout_at = np.flatnonzero(~held), np.flatnonzero(held)
         method = f"hash:{seed}"
     split = Split(

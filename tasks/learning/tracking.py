@@ -91,6 +91,7 @@ class RunContext:
     production: pd.DataFrame | None = None
     production_source: str = ""
     retrain_params: dict[str, str | int | float] = field(default_factory=dict)  # data policy, rows, window
+    version_tags: dict[str, str] = field(default_factory=dict)  # what the model was trained from
 
 
 def _log_candidates(candidates: list[FittedCandidate], chosen: str) -> None:
@@ -199,7 +200,7 @@ def record_training_run(
             version = mlflow.register_model(
                 model_info.model_uri,
                 context.model_name,
-                tags={"data_digest": snapshot.digest, "family": chosen.family},
+                tags={"data_digest": snapshot.digest, "family": chosen.family, **context.version_tags},
             ).version
         metadata = BundleMetadata(
             model_name=context.model_name,

@@ -27,7 +27,7 @@ import pandas as pd
 from optuna.samplers import TPESampler
 from optuna.trial import Trial, TrialState
 
-from tasks.core.metrics import PRIMARY_METRIC
+from tasks.core.metrics import higher_is_better
 from tasks.learning.candidates import FAMILIES, LOG_TARGET
 from tasks.learning.cross_validation import TrialScore, log_target_eligible, prefers_log_target
 from tasks.learning.data import PreparedData
@@ -76,6 +76,12 @@ class TuningResult:
     metric: str
     cv_score: float | None
     trials: list[TrialRecord] = field(default_factory=list)
+    best: TrialScore | None = None  # the best trial's out-of-fold metrics and scores
+
+    @property
+    def cv_metrics(self) -> dict[str, float]:
+        """The best trial's out-of-fold metrics (empty when every trial failed)."""
+        return {} if self.best is None else self.best.metrics
 
     def table(self) -> pd.DataFrame:
         """One row per trial: number, state, out-of-fold metrics, seconds, then the parameters."""
@@ -111,10 +117,10 @@ class _FamilyTuner:
     ) -> None:
         self.family = family
         self.space = search_space(family, data.task)
-        self.metric, higher_is_better = PRIMARY_METRIC[data.task]
+        self.metric = data.metric
         self.budget = budget
         self.study = optuna.create_study(
-            direction="maximize" if higher_is_better else "minimize",
+            direction="maximize" if higher_is_better(self.metric) else "minimize",
             sampler=TPESampler(
                 seed=seed,
                 multivariate=True,
@@ -127,6 +133,7 @@ class _FamilyTuner:
         self.compare_log = log_target_eligible(data, split) and budget.trials >= 2  # noqa: PLR2004 - two variants
         self.log_target: bool | None = None if self.compare_log else False
         self.records: list[TrialRecord] = []
+        self.scored: dict[int, TrialScore] = {}  # Optuna trial number -> its out-of-fold score
         self.started = time.monotonic()
 
     def next_batch(self, size: int) -> list[tuple[Trial | None, dict[str, Any]]]:
@@ -156,7 +163,7 @@ class _FamilyTuner:
         if self.log_target is None:
             (first, raw_params, raw), (_, _, log) = outcomes
             self.log_target = isinstance(log, TrialScore) and (
-                not isinstance(raw, TrialScore) or prefers_log_target(raw.metrics, log.metrics)
+                not isinstance(raw, TrialScore) or prefers_log_target(raw.metrics, log.metrics, self.metric)
             )
             outcomes = [(first, raw_params, log if self.log_target else raw)]
         for trial, _, outcome in outcomes:
@@ -164,6 +171,8 @@ class _FamilyTuner:
                 continue
             value = math.nan if isinstance(outcome, Exception) else outcome.metrics[self.metric]
             if math.isfinite(value):
+                assert isinstance(outcome, TrialScore)
+                self.scored[trial.number] = outcome
                 self.study.tell(trial, value)
             else:
                 self.study.tell(trial, state=TrialState.FAIL)
@@ -175,7 +184,9 @@ class _FamilyTuner:
             return TuningResult(self.family, dict(self.fixed), self.metric, None, self.records)
         best = self.study.best_trial
         params = {**best.params, **({LOG_TARGET: True} if self.log_target else {})}
-        return TuningResult(self.family, params, self.metric, best.value, self.records)
+        return TuningResult(
+            self.family, params, self.metric, best.value, self.records, self.scored.get(best.number)
+        )
 
 
 def tune_families(

@@ -42,7 +42,6 @@ from monitoring.quality.live_quality import (
 )
 from monitoring.verdict.decision import Evidence, Policy, Verdict, decide
 from tasks.core.errors import TRANSIENT_RETRIES
-from tasks.core.metrics import PRIMARY_METRIC
 from tasks.core.settings import Settings
 from tasks.core.storage import join_url, write_bytes
 from tasks.registry.model_files import ModelContext, load_model_context
@@ -213,7 +212,7 @@ def record_history(settings: Settings, context: ModelContext, snapshot: Snapshot
     """Add the window's snapshot (no raw rows) to the Evidently workspace: the model's history."""
     if snapshot is None:
         return None
-    metric, _ = PRIMARY_METRIC[context.schema.task]
+    metric = context.schema.metric
     workspace = workspace_url(settings.storage)
     snapshot_id = add_snapshot(workspace, context.model_name, snapshot, primary_metric=metric)
     get_run_logger().info("Added snapshot %s to the Evidently workspace %s", snapshot_id, workspace)

@@ -1,4 +1,4 @@
-"""Tasks that start a retrain on a drift verdict: at most one, never during the cooldown."""
+"""Tasks that start a retrain on a drift verdict: at most one per model, never during its cooldown."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from tasks.steps.step import step
 MODEL_RESOURCE_PREFIX = "loopml.model."  # the drift event's resource: this plus the model name
 
 
-def retrain_in_flight() -> int:
-    """Training flow runs that are running, pending, or scheduled and already due."""
+def retrain_in_flight(model_name: str, default_model: str) -> int:
+    """Training runs of this model that are running, pending, or scheduled and already due.
+
+    A run's model is its `model_name` parameter, or `default_model` (the settings' model) for
+    runs without one, such as a calendar schedule's; runs of other models do not count.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -40,7 +44,8 @@ def retrain_in_flight() -> int:
     due = [
         run
         for run in runs
-        if run.state_type != StateType.SCHEDULED or (run.expected_start_time or now) <= now
+        if (run.parameters.get("model_name") or default_model) == model_name
+        and (run.state_type != StateType.SCHEDULED or (run.expected_start_time or now) <= now)
     ]
     return len(due)
 
@@ -58,9 +63,10 @@ def retrain_mode(settings: Settings) -> str:
 def guard_retrain(
     settings: Settings, model_name: str, now: datetime, *, ignore_cooldown: bool = False
 ) -> GuardDecision:
-    """Check cooldown (unless a manual run says to ignore it) and runs in flight before any retrain."""
+    """Check the model's cooldown (unless a manual run says to ignore it) and its runs in flight."""
     cooldown = timedelta(hours=0 if ignore_cooldown else settings.retrain_cooldown_hours)
-    return check_guard(last_trigger(settings.storage, model_name), now, cooldown, retrain_in_flight())
+    in_flight = retrain_in_flight(model_name, settings.model_name)
+    return check_guard(last_trigger(settings.storage, model_name), now, cooldown, in_flight)
 
 
 @step

@@ -11,6 +11,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
 
+from deployments.lambda_handler.contract import ServingSchema
 from monitoring.logs.window import Window
 from tasks.core.dataset_spec import DatasetSpec
 from tasks.core.errors import TRANSIENT_RETRIES
@@ -27,11 +28,20 @@ from tasks.learning.champion_scoring import ChampionScore, onnx_metrics, score_c
 from tasks.learning.cross_validation import Fold, TrialScore, cv_folds, score_trial
 from tasks.learning.data import DataValidationError, PreparedData, prepare_data, read_table
 from tasks.learning.data_snapshot import Snapshot, write_snapshot
+from tasks.learning.ensemble import ensemble_candidate
+from tasks.learning.gate_statistics import TOP_ERRORS, error_concentration, paired_bootstrap
 from tasks.learning.importance import FeatureImportance, measure_importance
 from tasks.learning.onnx_export import create_session, onnx_scores
 from tasks.learning.production_data import ProductionRows, append_production_rows, labelled_production_rows
-from tasks.learning.promotion import PromotionDecision, RecentCheck, decide_promotion, promotion_markdown
+from tasks.learning.promotion import (
+    PromotionDecision,
+    RecentCheck,
+    apply_shadow_check,
+    decide_promotion,
+    promotion_markdown,
+)
 from tasks.learning.retrain_data import RetrainRows, RetrainRule, choose_retrain_rows, split_retrain_rows
+from tasks.learning.shadow import Challenger, Champion, shadow_check
 from tasks.learning.split import Split
 from tasks.learning.tracking import RunContext, TrainingRecord, record_training_run
 from tasks.learning.tuning import TuningBudget, TuningResult, tune_families
@@ -169,11 +179,43 @@ def tune_candidates(
 def fit_candidate_task(
     family: str, data: PreparedData, split: Split, seed: int, tuning: TuningResult | None = None
 ) -> FittedCandidate:
-    """Fit one candidate family (with its tuned parameters, if any) and score it on the holdout."""
-    candidate = fit_candidate(family, data, split, seed, tuning)
-    metric, value, _ = primary_score(data.task, candidate.metrics)
-    get_run_logger().info("%s: holdout %s=%.6g in %.1fs", family, metric, value, candidate.fit_seconds)
+    """Fit one candidate family (with its tuned parameters, if any), cross-validate and score it."""
+    tuned = tuning is not None and bool(tuning.cv_metrics)
+    candidate = fit_candidate(
+        family, data, split, seed, tuning, None if tuned else cv_folds(data, split, seed)
+    )
+    metric, value, _ = primary_score(data.metric, candidate.metrics)
+    cv = candidate.cv_metrics.get(metric)
+    get_run_logger().info(
+        "%s: cross-validated %s=%s, holdout %.6g, fitted in %.1fs",
+        family,
+        metric,
+        "none" if cv is None else f"{cv:.6g}",
+        value,
+        candidate.fit_seconds,
+    )
     return candidate
+
+
+@step
+def add_ensemble_candidate(
+    candidates: list[FittedCandidate], data: PreparedData, split: Split
+) -> list[FittedCandidate]:
+    """The candidates, with the average of the best families when cross-validation prefers it."""
+    ensemble = ensemble_candidate(candidates, data, split)
+    logger = get_run_logger()
+    if ensemble is None:
+        logger.info("No average of the best families beats the best one by cross-validation")
+        return candidates
+    metric, value, _ = primary_score(data.metric, ensemble.metrics)
+    logger.info(
+        "ensemble of %s: cross-validated %s=%.6g, holdout %.6g",
+        ensemble.params["members"],
+        metric,
+        ensemble.cv_metrics[metric],
+        value,
+    )
+    return [*candidates, ensemble]
 
 
 @step
@@ -229,16 +271,22 @@ def gate_promotion(
     champion: ChampionScore | None,
     split: Split,
     margin: float,
+    confidence: float = 0.0,
 ) -> PromotionDecision:
-    """Decide whether the candidate replaces the champion, and say why."""
-    metric, candidate_score, higher_is_better = primary_score(data.task, deployable.onnx_metrics)
+    """Decide whether the candidate replaces the champion, and say why (and how sure)."""
+    metric, candidate_score, higher_is_better = primary_score(data.metric, deployable.onnx_metrics)
     recent = RecentCheck(note=split.recent_note)
     if split.recent is not None and champion is not None and champion.recent_score is not None:
         metrics = onnx_metrics(deployable.onnx_model, split.recent, data.numeric, data.categorical, data)
-        _, score, _ = primary_score(data.task, metrics)
+        _, score, _ = primary_score(data.metric, metrics)
         recent = RecentCheck(
             rows=len(split.recent), candidate_score=score, champion_score=champion.recent_score
         )
+    actual = split.holdout[data.target].to_numpy()
+    share = None
+    if champion is not None and champion.holdout_scores is not None:
+        share = paired_bootstrap(metric, data.task, actual, deployable.onnx_scores, champion.holdout_scores)
+    concentration = error_concentration(metric, data.task, actual, deployable.onnx_scores)
     decision = decide_promotion(
         metric,
         candidate_score,
@@ -247,6 +295,9 @@ def gate_promotion(
         higher_is_better=higher_is_better,
         margin=margin,
         recent=recent,
+        bootstrap_share=share,
+        confidence=confidence,
+        concentration=(TOP_ERRORS, concentration),
     )
     verdict = "Promoting" if decision.promoted else "Keeping the champion"
     get_run_logger().info("%s: %s", verdict, decision.reason)
@@ -297,3 +348,35 @@ def record_training(
 def _train_scores(deployable: DeployableModel, data: PreparedData, split: Split) -> np.ndarray:
     session = create_session(deployable.onnx_model)
     return onnx_scores(session, split.train, data.numeric, data.categorical, data.task)
+
+
+@step
+def shadow_gate(
+    settings: Settings,
+    model_name: str,
+    data: PreparedData,
+    split: Split,
+    deployable: DeployableModel,
+    decision: PromotionDecision,
+) -> PromotionDecision:
+    """A challenger that passed the gate first answers the last window's requests beside the champion."""
+    if not (decision.promoted and decision.champion_version and settings.shadow_check):
+        return decision
+    context = load_model_context(settings, model_name)
+    schema = ServingSchema.from_dict(build_schema(data, split.train).model_dump())
+    challenger = Challenger(deployable.onnx_model, data, schema, split.holdout, deployable.onnx_scores)
+    champion = Champion(context.version, context.schema, context.holdout)
+    window = Window.last(settings.monitor_window_hours)
+    shadow = shadow_check(
+        settings.storage, model_name, champion, challenger, window, settings.shadow_tolerance
+    )
+    checked = apply_shadow_check(decision, shadow)
+    get_run_logger().info(
+        "%s: %s", "Promoting" if checked.promoted else "Keeping the champion", checked.reason
+    )
+    create_markdown_artifact(
+        key=artifact_key("promotion", model_name),
+        description="Champion gate",
+        markdown=promotion_markdown(checked, deployable.candidate.family),
+    )
+    return checked

@@ -7,6 +7,7 @@ import gzip
 import http.server
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,44 @@ def test_monitor_exclude_names_inputs_and_reaches_the_schema(tmp_path: Path) -> 
 
 def test_the_ames_spec_keeps_the_sale_date_out_of_the_drift_verdict() -> None:
     assert AMES_SPEC.monitor_exclude == ["yr_sold", "mo_sold"]
+
+
+def _twins_frame(groups: int = 120, copies: int = 3) -> pd.DataFrame:
+    """Every input row repeated `copies` times, the copies labelled differently (`yes`, `no`, ...)."""
+    rng = np.random.default_rng(7)
+    inputs = pd.DataFrame(
+        {
+            "Tenure": rng.integers(1, 60, groups),
+            "Monthly Fee": rng.normal(50, 15, groups).round(2),
+            "Plan": rng.choice(["basic", "plus", "pro"], groups),
+        }
+    )
+    frame = pd.concat([inputs] * copies, ignore_index=True)
+    labels = np.resize(np.array(["yes", "no"]), len(frame))
+    labels[frame.index // groups == 0] = "yes"  # the first copy of every row says yes, the second no
+    labels[frame.index // groups == 1] = "no"
+    return frame.assign(Churned=labels).sample(frac=1.0, random_state=3)  # twins scattered in the file
+
+
+def test_the_holdout_never_splits_twins_whatever_their_labels(tmp_path: Path) -> None:
+    path = tmp_path / "twins.csv"
+    frame = _twins_frame()
+    frame.to_csv(path, index=False)
+    spec = DatasetSpec(name="twins", target="Churned", task="classification", drop=[], categorical=[])
+    data = _prepare(path, spec)
+
+    split = split_data(data, None, 0.25, 42)
+
+    assert split.method == "hash:42"
+    inputs = data.features
+    train_keys = set(split.train[inputs].itertuples(index=False, name=None))
+    holdout_keys = set(split.holdout[inputs].itertuples(index=False, name=None))
+    assert train_keys.isdisjoint(holdout_keys)  # no input seen in training is asked about in the holdout
+    for part in (split.train, split.holdout):  # each row with all three of its copies
+        assert set(part.groupby(inputs).size()) == {3}
+    assert split.holdout[data.target].nunique() == 2  # twins of both labels went to the holdout together
+    assert 0.1 < len(split.holdout) / len(data.frame) < 0.4
+
+    flipped = data.frame.assign(**{data.target: 1 - data.frame[data.target]})
+    same = split_data(replace(data, frame=flipped), None, 0.25, 42)
+    assert same.holdout[inputs].equals(split.holdout[inputs])  # the target takes no part in the split

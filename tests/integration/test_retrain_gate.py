@@ -67,6 +67,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, tracking_uri: str) -> Iterat
         patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         patch.setenv("MLOPS_DEPLOY_ON_PROMOTION", "false")
         patch.setenv("MLOPS_RECENT_HOLDOUT_MIN_ROWS", "10")
+        # The policy's windows are recorded on the champion, and its retrains use them.
+        patch.setenv("MLOPS_RETRAIN_RECENT_DAYS", "50")
+        patch.setenv("MLOPS_RECENCY_HALF_LIFE_DAYS", "20")
         champion = train_model(str(new_rule), SPEC, MODEL, families=["ridge"])
         assert champion.promoted
         bundle, _ = fetch_bundle(tracking_uri, MODEL, None, home / "bundle")
@@ -151,11 +154,9 @@ def test_a_holdout_winner_that_loses_on_recent_traffic_stays_a_candidate(env: di
 def test_the_data_policy_chooses_the_rows_of_a_drift_retrain(
     env: dict[str, object], monkeypatch: pytest.MonkeyPatch, policy: str
 ) -> None:
-    monkeypatch.setenv("MLOPS_RETRAIN_DATA", policy)
-    monkeypatch.setenv("MLOPS_RETRAIN_RECENT_DAYS", "50")
-    monkeypatch.setenv("MLOPS_RECENCY_HALF_LIFE_DAYS", "20")
+    monkeypatch.setenv("MLOPS_RETRAIN_RECENT_DAYS", "7")  # the worker's settings: the champion's record wins
     # a margin no candidate reaches keeps the champion for the other tests of this module
-    summary, run = _retrain(env, DATED_SPEC, promotion_margin=0.99)
+    summary, run = _retrain(env, DATED_SPEC, promotion_margin=0.99, retrain_data=policy)
 
     assert not summary.promoted
     params = run.data.params

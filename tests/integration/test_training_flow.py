@@ -44,6 +44,10 @@ def test_regression_run_registers_champion_then_gate_holds(
     champion = client.get_model_version_by_alias("diabetes-gate", CHAMPION_ALIAS)
     assert str(champion.version) == "1"
     assert champion.run_id == first.run_id
+    assert champion.tags["data_source"] == str(diabetes_csv)  # what a retrain of it will train on
+    assert DatasetSpec.model_validate_json(champion.tags["dataset_spec"]) == _spec("regression")
+    assert champion.tags["candidate_families"] == "ridge,random_forest,gradient_boosting,lightgbm"
+    assert (champion.tags["retrain_data"], champion.tags["retrain_recent_days"]) == ("all", "90.0")
     run = client.get_run(first.run_id)
     assert {"rmse", "mae", "r2", "rmsle", "champion_rmse"} - {"champion_rmse"} <= set(run.data.metrics)
     assert run.data.tags["promoted"] == "true"

@@ -175,9 +175,10 @@ def test_budget_timeout_stops_asking_for_trials(diabetes) -> None:
 
 
 def test_log_target_rule_and_eligibility(diabetes, ames) -> None:
-    assert prefers_log_target({"rmse": 10.0, "rmsle": 0.2}, {"rmse": 10.0, "rmsle": 0.19})
-    assert not prefers_log_target({"rmse": 10.0, "rmsle": 0.2}, {"rmse": 10.1, "rmsle": 0.1})
-    assert not prefers_log_target({"rmse": 10.0, "rmsle": 0.2}, {"rmse": 9.0, "rmsle": 0.2})
+    assert prefers_log_target({"rmse": 10.0, "rmsle": 0.2}, {"rmse": 10.5, "rmsle": 0.19}, "rmsle")
+    assert not prefers_log_target({"rmse": 10.0, "rmsle": 0.2}, {"rmse": 10.5, "rmsle": 0.19}, "rmse")
+    assert not prefers_log_target({"rmse": 10.0, "rmsle": 0.2}, {"rmse": 9.0, "rmsle": 0.2}, "rmsle")
+    assert prefers_log_target({"r2": 0.8}, {"r2": 0.81}, "r2")  # higher is better
     assert not log_target_eligible(*diabetes)  # positive but hardly skewed
     assert log_target_eligible(*ames)  # sale prices: positive, skew about 1.7
     data, split = ames
@@ -196,7 +197,7 @@ def test_skewed_target_compares_log_target_by_cross_validation(ames) -> None:
         raw, log = result.trials[0], result.trials[1]
         assert raw.params == {**fixed_params(family, data), LOG_TARGET: False}
         assert log.params == {**fixed_params(family, data), LOG_TARGET: True}
-        chosen = prefers_log_target(raw.metrics, log.metrics)
+        chosen = prefers_log_target(raw.metrics, log.metrics, data.metric)
         assert result.params.get(LOG_TARGET, False) == chosen
         assert (table[LOG_TARGET].iloc[2:] == chosen).all()  # later trials keep the decision
 

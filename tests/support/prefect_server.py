@@ -137,6 +137,28 @@ class PrefectServer:
         self.log.close()
 
 
+@contextmanager
+def client_of(server: PrefectServer) -> Iterator[None]:
+    """Flows run in this process talk to `server`: its API, its events, its logs.
+
+    Prefect keeps one events worker and one log worker per process, bound to the API they
+    first met (a test harness of the same session, say), so both are drained before and after:
+    a drift event emitted here reaches this server's automations and no other.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    EventsWorker.drain_all()
+    APILogWorker.drain_all()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        try:
+            yield
+        finally:  # what the flows emitted reaches this server before the settings change back
+            EventsWorker.drain_all()
+            APILogWorker.drain_all()
+
+
 def clean_environment() -> dict[str, str]:
     """This process's environment without Prefect settings a test harness may have set."""
     return {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}

@@ -37,6 +37,7 @@ def test_training_options_are_the_train_flows_parameters(mlops_env: Path) -> Non
             "--families=ridge, lightgbm",
             "--reason=backfill",
             "--production-hours=48",
+            "--retrain-data=recent",
             "--promotion-margin=0.02",
             "--no-deploy",
         ],
@@ -48,6 +49,7 @@ def test_training_options_are_the_train_flows_parameters(mlops_env: Path) -> Non
         "families": ["ridge", "lightgbm"],
         "reason": "backfill",
         "production_hours": 48.0,
+        "retrain_data": "recent",
         "promotion_margin": 0.02,
         "deploy_on_promotion": False,
     }

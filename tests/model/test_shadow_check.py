@@ -1,0 +1,86 @@
+"""The shadow check on requests the real handler logged: a challenger worse on that traffic is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from deployments.lambda_handler.contract import HOLDOUT_FILE, ServingSchema
+from monitoring.logs.window import Window
+from tasks.core.dataset_spec import AMES_SPEC
+from tasks.learning.bundle import build_schema
+from tasks.learning.candidate_selection import fit_candidate, select_deployable
+from tasks.learning.data import prepare_data, read_table
+from tasks.learning.promotion import apply_shadow_check, decide_promotion, promotion_markdown
+from tasks.learning.shadow import Challenger, Champion, shadow_check
+from tasks.learning.split import split_data
+from tasks.learning.tuning import TuningResult
+from tests.support.handler import load_handler
+from tests.support.traffic import instances_from_reference, send
+
+MODEL = "ames-test"
+
+
+@pytest.fixture(scope="module")
+def ames(ames_csv: Path):
+    data = prepare_data(read_table(str(ames_csv), AMES_SPEC.missing_values), AMES_SPEC, str(ames_csv), 50)
+    return data, split_data(data, None, 0.2, 42)
+
+
+@pytest.fixture
+def logged(ames_bundle: Path, tmp_path: Path) -> tuple[Path, Window]:
+    """The champion's answers to 120 requests, logged by the handler."""
+    storage = tmp_path / "storage"
+    app = load_handler(ames_bundle, storage)
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    send(app, instances_from_reference(ames_bundle, 120), per_request=4)
+    return storage, Window(started, datetime.now(UTC) + timedelta(minutes=1))
+
+
+def _challenger(ames, family: str, params: dict | None = None) -> Challenger:
+    data, split = ames
+    tuning = None if params is None else TuningResult(family, params, data.metric, None)
+    deployable = select_deployable([fit_candidate(family, data, split, 0, tuning)], data, split.holdout, 1e-4)
+    schema = ServingSchema.from_dict(build_schema(data, split.train).model_dump())
+    return Challenger(deployable.onnx_model, data, schema, split.holdout, deployable.onnx_scores)
+
+
+def _champion(bundle: Path) -> Champion:
+    return Champion("1", ServingSchema.load(bundle), pd.read_parquet(bundle / HOLDOUT_FILE))
+
+
+def test_a_challenger_worse_on_recent_traffic_is_refused(ames, ames_bundle: Path, logged) -> None:
+    storage, window = logged
+    flat = _challenger(ames, "ridge", {"alpha": 1e7})  # all but the mean shrunk away
+    check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, tolerance=0.05)
+    assert check.rows == 120
+    assert check.passed is False
+    assert check.challenger_estimate > check.champion_estimate * 1.05
+    assert check.agreement < 0.5
+    gate = decide_promotion("rmsle", 0.1, 0.2, "1", higher_is_better=False, margin=0.0)
+    decision = apply_shadow_check(gate, check)
+    assert gate.promoted
+    assert not decision.promoted
+    assert "worse than the champion's" in decision.reason
+    assert "| challenger |" in promotion_markdown(decision, "ridge")
+
+
+def test_a_challenger_as_good_on_recent_traffic_passes(ames, ames_bundle: Path, logged) -> None:
+    storage, window = logged
+    twin = _challenger(ames, "ridge")  # the champion's family and data: the same answers
+    check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), twin, window, tolerance=0.05)
+    assert check.passed is True
+    assert check.agreement > 0.95
+    assert check.challenger_estimate == pytest.approx(check.champion_estimate, rel=0.05)
+
+
+def test_without_logged_requests_nothing_is_compared(ames, ames_bundle: Path, tmp_path: Path) -> None:
+    window = Window(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
+    check = shadow_check(
+        tmp_path.as_uri(), MODEL, _champion(ames_bundle), _challenger(ames, "ridge"), window, 0.05
+    )
+    assert (check.rows, check.passed) == (0, None)
+    assert "0 logged requests" in check.note
