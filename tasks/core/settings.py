@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -12,11 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.core.errors import UserError
+from tasks.core.unknown_settings import unknown_names
 
 DriftMeasure = Literal["weighted", "share"]  # what the verdict compares with MLOPS_DRIFT_THRESHOLD
 
@@ -26,7 +25,6 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _NAME_RULE = "use letters, digits, '.', '_' or '-', starting with a letter or digit"
 ENV_FILE = ".env"
 # Variables of the test suite (`MLOPS_TEST_AMES_CSV`) share the prefix but are no settings.
-_NOT_SETTINGS_PREFIX = "MLOPS_TEST_"
 _STORAGE_SCHEMES = ("file://", "s3://")
 _DASK_ADDRESS = re.compile(r"^(local|[a-z]+://\S+|[^\s:/]+:\d+)$")
 
@@ -339,26 +337,8 @@ def known_variables() -> frozenset[str]:
 
 
 def unknown_variables(environment: Mapping[str, str], env_file: Path) -> list[str]:
-    """One warning per `MLOPS_*` name in the environment or `.env` that is no setting.
-
-    Settings ignore unknown names (a setting read by a newer version must not break an older
-    one), so a misspelled name such as `MLOPS_DRIFT_TRESHOLD` would otherwise change nothing
-    without a word; the warning names the closest known variable.
-    """
-    known = known_variables()
-    sources = dict.fromkeys(environment, "environment")
-    if env_file.is_file():
-        sources.update({name: str(env_file) for name in dotenv_values(env_file)})
-    warnings = []
-    for name, source in sorted(sources.items()):
-        upper = name.upper()
-        if not upper.startswith("MLOPS_") or upper.startswith(_NOT_SETTINGS_PREFIX) or upper in known:
-            continue
-        # compared without the prefix every name shares, which would make any two names look alike
-        closest = difflib.get_close_matches(upper[6:], [name[6:] for name in known], n=1)
-        hint = f"did you mean MLOPS_{closest[0]}?" if closest else "see the configuration table in README.md"
-        warnings.append(f"{name} ({source}) is not a setting and is ignored; {hint}")
-    return warnings
+    """One warning per `MLOPS_*` name in the environment or `.env` that is no setting."""
+    return unknown_names(environment, env_file, known_variables())
 
 
 _WARNED: set[str] = set()
