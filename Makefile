@@ -19,7 +19,8 @@ $(VENV)/.installed: uv.lock pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv from the lock file
 
-CHROMIUM := /usr/bin/chromium
+CHROMIUM ?= /usr/bin/chromium
+export MLOPS_TEST_CHROMIUM := $(CHROMIUM)
 # The page tests drive Debian's chromium through Playwright (Playwright's own browser download
 # needs hosts of its own); as root, or through sudo, apt-get installs it when it is missing.
 browser: ## Install chromium for the page tests (apt-get), unless it is there

@@ -16,6 +16,7 @@ Periods (data sets in `benchmarks.replay`):
 - `ames`: train 2006-2007, serve 2008, score 2009-2010.
 - `ames-sizes`: the same, but from 2008 on every area and size input reads 1.3 times larger
   at the same price (the demo's shift, as a world that moved).
+- `ames-time`: as `ames`, with `time_column: "Yr Sold"` (the latest 2007 sales are the holdout).
 - `gapminder`: train 1952-1977, serve 1982-1987, score 1992-2007.
 - `seattle`: train 2012-2013, serve 2014, score 2015.
 """
@@ -35,6 +36,7 @@ from benchmarks.replay import DATA_SETS, TimedData, ames, benchmark_main, replay
 PERIODS: dict[str, tuple[int, tuple[int, int], tuple[int, int], float]] = {
     "ames": (2007, (2008, 2008), (2009, 2010), 1.0),
     "ames-sizes": (2007, (2008, 2008), (2009, 2010), 1.3),
+    "ames-time": (2007, (2008, 2008), (2009, 2010), 1.0),
     "gapminder": (1977, (1982, 1987), (1992, 2007), 1.0),
     "seattle": (2013, (2014, 2014), (2015, 2015), 1.0),
 }
@@ -42,7 +44,48 @@ CASES: dict[str, Callable[[], TimedData]] = {
     **DATA_SETS,
     # a world that moved: from 2008 on, every area and size reads 1.3 times larger at the same price
     "ames-sizes": lambda: replace(ames(), name="ames-sizes"),
+    # the holdout is the latest sales, as a shop with dated sales would choose
+    "ames-time": lambda: _with_time_column(replace(ames(), name="ames-time"), "Yr Sold"),
 }
+
+
+def _with_time_column(data: TimedData, column: str) -> TimedData:
+    return replace(data, spec=data.spec.model_copy(update={"time_column": column}))
+
+
+def prepared_rows(data: TimedData, rows: Any, numeric: list[str], factor: float) -> Any:
+    """Raw rows prepared as training would, with the area and size inputs scaled by `factor`."""
+    from flows.demo import size_features
+    from tasks.learning.data import prepare_data
+
+    prepared = prepare_data(rows, data.spec, f"{data.name} scored period", min_rows=1)
+    sizes = size_features(numeric)
+    prepared.frame[sizes] = prepared.frame[sizes] * factor
+    return prepared
+
+
+def fixed_family_metrics(
+    data: TimedData, train_csv: Path, rows: Any, factor: float
+) -> dict[str, dict[str, float]]:
+    """Each family with its fixed parameters, fitted on the first training's rows, scored on `rows`."""
+    from tasks.core.metrics import holdout_metrics
+    from tasks.core.settings import load_settings
+    from tasks.learning.candidate_selection import fit_candidate
+    from tasks.learning.candidates import FAMILIES
+    from tasks.learning.data import prepare_data, read_table
+    from tasks.learning.onnx_export import pipeline_scores
+    from tasks.learning.split import split_data
+
+    settings = load_settings()
+    source = prepare_data(read_table(str(train_csv), data.spec.missing_values), data.spec, str(train_csv), 50)
+    split = split_data(source, data.spec.time_column, settings.holdout_fraction, settings.random_seed)
+    scored = prepared_rows(data, rows, source.numeric, factor)
+    results = {}
+    for family in FAMILIES[source.task]:
+        candidate = fit_candidate(family, source, split, settings.random_seed)
+        scores = pipeline_scores(candidate.pipeline, scored.frame[source.features], source.task)
+        results[family] = holdout_metrics(source.task, scored.frame[scored.target].to_numpy(), scores)
+    return results
 
 
 def later_period_metrics(
@@ -50,19 +93,15 @@ def later_period_metrics(
 ) -> dict[str, float]:
     """Metrics of a registered version's ONNX model on raw rows (prepared as training would)."""
     from deployments.lambda_handler.contract import MODEL_FILE, ServingSchema
-    from flows.demo import size_features
     from tasks.core.metrics import holdout_metrics
     from tasks.core.settings import load_settings
-    from tasks.learning.data import prepare_data
     from tasks.learning.onnx_export import create_session, onnx_scores
     from tasks.registry.model_registry import fetch_bundle
 
     settings = load_settings()
     bundle, _ = fetch_bundle(settings.tracking_uri, settings.model_name, version, work / "scored")
     schema = ServingSchema.load(bundle)
-    prepared = prepare_data(rows, data.spec, f"{data.name} later period", min_rows=1)
-    sizes = size_features(schema.numeric)
-    prepared.frame[sizes] = prepared.frame[sizes] * factor
+    prepared = prepared_rows(data, rows, schema.numeric, factor)
     session = create_session((bundle / MODEL_FILE).read_bytes())
     scores = onnx_scores(session, prepared.frame, schema.numeric, schema.categorical, schema.task)
     return holdout_metrics(schema.task, prepared.frame[prepared.target].to_numpy(), scores)
@@ -101,6 +140,8 @@ def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
     champion = version_by_alias(mlflow_client(settings.tracking_uri), settings.model_name, CHAMPION_ALIAS)
     new_version = str(trained.model_version) if champion is None else str(champion.version)
     later = data.between(*scored)
+    served_champion = later_period_metrics(data, served_rows, str(trained.model_version), work, factor)
+    served_fixed = fixed_family_metrics(data, train_csv, served_rows, factor)
     old = later_period_metrics(data, later, str(trained.model_version), work, factor)
     new = later_period_metrics(data, later, new_version, work, factor)
     return [
@@ -118,6 +159,8 @@ def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
             "old": old,
             "new": new,
             "holdout": trained.metrics,
+            "served_champion": served_champion,
+            "served_fixed": served_fixed,
             "family": trained.family,
             "train_seconds": train_seconds,
             "monitor_seconds": monitor_seconds,
@@ -145,6 +188,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
         )
     for item in results:
         print(f"  {item['case']}: {'; '.join(item['reasons'])}; retrain: {item['retrain']}")
+    print("\nthe first champion against each family's fixed parameters, on the served period:")
+    for item in results:
+        metric = "rmse" if "rmse" in item["served_champion"] else "roc_auc"
+        fixed = ", ".join(f"{family} {values[metric]:.5g}" for family, values in item["served_fixed"].items())
+        print(
+            f"  {item['case']}: champion ({item['family']}) {metric} {item['served_champion'][metric]:.5g}; {fixed}"
+        )
 
 
 if __name__ == "__main__":

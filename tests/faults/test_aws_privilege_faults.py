@@ -26,6 +26,7 @@ from deployments.aws.bucket import TLS_ONLY_SID, ensure_bucket
 from deployments.aws.config import PROJECT_TAG_KEY, AwsClients, AwsConfig, DeployError, DeployRefusedError
 from deployments.aws.deployer import AwsDeployer
 from deployments.common.deploy_result import DeploymentResult
+from deployments.lambda_handler.contract import ROUTE_KEYS
 from deployments.lambda_package.function_artifact import Artifact, build_function_zip
 from tests.conftest import PROJECT_ROOT
 from tests.support.aws_runner import LocalVersionRunner, small_layer_zip
@@ -149,7 +150,7 @@ def test_an_api_of_the_same_name_without_the_tag_is_never_adopted(
     )
     result = deploy(config)
     assert result.api_id == foreign["ApiId"]
-    assert len(apigw.get_routes(ApiId=foreign["ApiId"])["Items"]) == 3
+    assert len(apigw.get_routes(ApiId=foreign["ApiId"])["Items"]) == len(ROUTE_KEYS)
 
 
 def test_a_role_made_before_the_boundary_gets_it_on_the_next_deploy(

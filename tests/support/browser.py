@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("MLOPS_TEST_CHROMIUM", "/usr/bin/chromium"))  # `make CHROMIUM=...` sets it
 # No sandbox (containers run as root), and nothing the browser would fetch for itself.
 CHROMIUM_ARGS = [
     "--no-sandbox",
