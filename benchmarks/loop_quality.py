@@ -50,7 +50,8 @@ CASES: dict[str, Callable[[], TimedData]] = {
 
 
 def _with_time_column(data: TimedData, column: str) -> TimedData:
-    return replace(data, spec=data.spec.model_copy(update={"time_column": column}))
+    spec = type(data.spec).model_validate({**data.spec.model_dump(), "time_column": column})  # normalised
+    return replace(data, spec=spec)
 
 
 def prepared_rows(data: TimedData, rows: Any, numeric: list[str], factor: float) -> Any:

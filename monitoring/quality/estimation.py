@@ -26,7 +26,7 @@ from sklearn.metrics import mean_poisson_deviance
 from sklearn.model_selection import KFold, StratifiedShuffleSplit
 from sklearn.preprocessing import OrdinalEncoder
 
-from deployments.lambda_handler.contract import PREDICTION, PROBABILITY, ServingSchema
+from deployments.lambda_handler.contract import DEFAULT_METRICS, PREDICTION, PROBABILITY, ServingSchema
 
 MIN_REFERENCE_ROWS = 30
 MAX_LEVELS = 250  # rarer categories share one level: histogram boosting takes at most 255 bins
@@ -35,6 +35,12 @@ FOLDS = 5
 BOOSTING_ROUNDS = (10, 25, 50, 100, 200)  # candidates for the loss model, chosen by cross-validation
 
 Estimator = Callable[[pd.DataFrame], dict[str, float]]
+ESTIMATED_METRICS = {"regression": ("rmse", "mae"), "classification": ("roc_auc", "accuracy")}
+
+
+def estimated_metric(schema: ServingSchema) -> str:
+    """What the monitor estimates and charts: the model's metric, else the task's default."""
+    return schema.metric if schema.metric in ESTIMATED_METRICS[schema.task] else DEFAULT_METRICS[schema.task]
 
 
 def estimate_performance(

@@ -31,7 +31,7 @@ from monitoring.logs.reader import LogReader, PredictionLogs
 from monitoring.logs.window import Window
 from monitoring.publish.history import add_snapshot, workspace_url
 from monitoring.publish.summary import MonitoringSummary, summary_markdown
-from monitoring.quality.estimation import fit_estimator
+from monitoring.quality.estimation import estimated_metric, fit_estimator
 from monitoring.quality.figures import QualityFigures
 from monitoring.quality.live_quality import (
     estimated_quality,
@@ -212,7 +212,7 @@ def record_history(settings: Settings, context: ModelContext, snapshot: Snapshot
     """Add the window's snapshot (no raw rows) to the Evidently workspace: the model's history."""
     if snapshot is None:
         return None
-    metric = context.schema.metric
+    metric = estimated_metric(context.schema)  # the dashboard charts the estimate beside the realized value
     workspace = workspace_url(settings.storage)
     snapshot_id = add_snapshot(workspace, context.model_name, snapshot, primary_metric=metric)
     get_run_logger().info("Added snapshot %s to the Evidently workspace %s", snapshot_id, workspace)
