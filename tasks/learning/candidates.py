@@ -16,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.core.metrics import TaskType
 from tasks.learning.families import EstimatorFactory, family_for, family_names
+from tasks.learning.log_target import LogTargetRegressor
 
 LOG_TARGET = "log_target"  # in a candidate's params: the regressor learns log(target)
 # task -> family name -> estimator factory, in listing order (declared in `tasks.learning.families`)
@@ -75,10 +76,8 @@ def build_pipeline(
 
 
 def log_target_regressor(regressor: BaseEstimator) -> TransformedTargetRegressor:
-    """`regressor` fitted on log(target), predicting exp of its output (ONNX: an `Exp` node)."""
-    return TransformedTargetRegressor(
-        regressor=regressor, func=np.log, inverse_func=np.exp, check_inverse=False
-    )
+    """`regressor` fitted on log(target), predicting exp of its output within the fitted range."""
+    return LogTargetRegressor(regressor)
 
 
 def fit_pipeline(

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 from skl2onnx import update_registered_converter
 from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
-from skl2onnx.algebra.onnx_ops import OnnxExp
+from skl2onnx.algebra.onnx_ops import OnnxClip, OnnxExp
 from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
 from sklearn.compose import TransformedTargetRegressor
 
 from tasks.learning.families import register_converters
+from tasks.learning.log_target import LogTargetRegressor
 
 
 def convert_log_target(scope: Any, operator: Any, container: Any) -> None:
@@ -29,10 +30,26 @@ def convert_log_target(scope: Any, operator: Any, container: Any) -> None:
     OnnxExp(inner, op_version=opset, output_names=operator.outputs[:1]).add_to(scope, container)
 
 
+def convert_clipped_log_target(scope: Any, operator: Any, container: Any) -> None:
+    """The inner regressor's graph, clipped to the fitted log range, then `Exp`."""
+    model = operator.raw_operator
+    opset = container.target_opset
+    low, high = (np.array([bound], dtype=np.float32) for bound in model.log_range_)
+    inner = OnnxSubEstimator(model.regressor_, operator.inputs[0], op_version=opset)
+    clipped = OnnxClip(inner, low, high, op_version=opset)
+    OnnxExp(clipped, op_version=opset, output_names=operator.outputs[:1]).add_to(scope, container)
+
+
 update_registered_converter(
     TransformedTargetRegressor,
     "MlopsLogTargetRegressor",
     calculate_linear_regressor_output_shapes,
     convert_log_target,
+)
+update_registered_converter(
+    LogTargetRegressor,
+    "MlopsClippedLogTargetRegressor",
+    calculate_linear_regressor_output_shapes,
+    convert_clipped_log_target,
 )
 register_converters()

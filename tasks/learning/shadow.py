@@ -33,7 +33,7 @@ from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import create_session, onnx_scores
 
 ROW_CAP = 50_000
-MIN_ROWS = 30
+MIN_ROWS = 30  # logged requests, and distinct inputs among them, needed to compare
 
 
 class ShadowCheck(BaseModel):
@@ -111,6 +111,10 @@ def shadow_check(
         )
     data = challenger.data
     inputs = model_inputs(rows, data)
+    distinct = 0 if inputs is None else len(inputs.drop_duplicates())
+    if inputs is not None and distinct < MIN_ROWS:  # the same few requests again: no sample of the traffic
+        note = f"only {distinct} distinct inputs among {len(rows)} logged requests"
+        return check.model_copy(update={"rows": len(rows), "note": note})
     if inputs is None:
         return check.model_copy(
             update={"rows": len(rows), "note": "the logs lack inputs the challenger needs"}
@@ -178,7 +182,7 @@ def _with_realized(
         positive = data.classes[1]
         actual = (labelled[ACTUAL][known].astype(str) == positive).astype("int64").to_numpy()
         theirs = labelled[PROBABILITY][known].to_numpy("float64")
-    metric = data.metric
+    metric = check.metric or data.metric  # the estimate's metric, so the table compares like with like
     mine = holdout_metrics(data.task, actual, ours[known]).get(metric)
     champions = holdout_metrics(data.task, actual, theirs).get(metric)
     return check.model_copy(

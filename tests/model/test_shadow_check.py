@@ -84,3 +84,17 @@ def test_without_logged_requests_nothing_is_compared(ames, ames_bundle: Path, tm
     )
     assert (check.rows, check.passed) == (0, None)
     assert "0 logged requests" in check.note
+
+
+def test_the_same_request_again_and_again_is_no_sample_of_the_traffic(
+    ames, ames_bundle: Path, tmp_path: Path
+) -> None:
+    storage = tmp_path / "storage"
+    app = load_handler(ames_bundle, storage)
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    send(app, instances_from_reference(ames_bundle, 1) * 60)
+    window = Window(started, datetime.now(UTC) + timedelta(minutes=1))
+    flat = _challenger(ames, "ridge", {"alpha": 1e7})
+    check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, 0.05)
+    assert (check.rows, check.passed) == (60, None)
+    assert check.note == "only 1 distinct inputs among 60 logged requests"
