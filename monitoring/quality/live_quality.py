@@ -6,7 +6,8 @@ import pandas as pd
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
 from monitoring.quality.estimation import Estimator
-from tasks.core.metrics import DEFAULT_METRIC, holdout_metrics, primary_score
+from tasks.core.metric_names import DEFAULT_METRIC
+from tasks.core.metrics import holdout_metrics, primary_score
 
 
 def rows_of_version(rows: pd.DataFrame, version: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.core.errors import UserError
-from tasks.core.metrics import DEFAULT_METRIC, METRICS, TaskType
+from tasks.core.metric_names import DEFAULT_METRIC, METRICS, TaskType
 from tasks.core.settings import check_name
 
 

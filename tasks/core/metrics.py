@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -14,24 +12,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from deployments.lambda_handler.contract import DEFAULT_METRICS
-
-TaskType = Literal["regression", "classification"]
-# Every metric a spec may rank by: its task and whether higher is better.
-METRICS: dict[str, tuple[TaskType, bool]] = {
-    "rmse": ("regression", False),
-    "mae": ("regression", False),
-    "rmsle": ("regression", False),
-    "r2": ("regression", True),
-    "roc_auc": ("classification", True),
-    "log_loss": ("classification", False),
-    "f1": ("classification", True),
-    "accuracy": ("classification", True),
-}
-DEFAULT_METRIC: dict[TaskType, str] = {
-    "regression": DEFAULT_METRICS["regression"],
-    "classification": DEFAULT_METRICS["classification"],
-}
+from tasks.core.metric_names import TaskType, higher_is_better
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -67,11 +48,6 @@ def holdout_metrics(task: TaskType, actual: np.ndarray, scores: np.ndarray) -> d
     if task == "regression":
         return regression_metrics(actual, scores)
     return classification_metrics(actual, scores)
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of the metric is better."""
-    return METRICS[metric][1]
 
 
 def primary_score(metric: str, metrics: dict[str, float]) -> tuple[str, float, bool]:

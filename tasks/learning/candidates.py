@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from deployments.lambda_handler.contract import MISSING_CATEGORY
-from tasks.core.metrics import TaskType
+from tasks.core.metric_names import TaskType
 from tasks.learning.families import EstimatorFactory, family_for, family_names
 from tasks.learning.log_target import LogTargetRegressor
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
 
-from tasks.core.metrics import higher_is_better, holdout_metrics
+from tasks.core.metric_names import higher_is_better
+from tasks.core.metrics import holdout_metrics
 from tasks.learning.candidates import build_pipeline, fit_pipeline
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import pipeline_scores

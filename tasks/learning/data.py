@@ -13,7 +13,7 @@ import pandas as pd
 from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.core.dataset_spec import DatasetSpec, normalise_column_name
 from tasks.core.errors import UserError
-from tasks.core.metrics import DEFAULT_METRIC, TaskType
+from tasks.core.metric_names import DEFAULT_METRIC, TaskType
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NUMERIC_SHARE_FOR_TYPO = 0.9

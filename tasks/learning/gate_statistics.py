@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-from tasks.core.metrics import TaskType, higher_is_better
+from tasks.core.metric_names import TaskType, higher_is_better
 
 RESAMPLES = 1000
 CLASSIFICATION_RESAMPLES = 300  # each resample recomputes a rank metric with scikit-learn

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from tasks.core.metrics import TaskType
+from tasks.core.metric_names import TaskType
 
 SCORING: dict[TaskType, tuple[str, str]] = {
     "regression": ("neg_root_mean_squared_error", "rmse"),

@@ -23,7 +23,7 @@ from deployments.lambda_handler.contract import (
     input_columns_key,
     packed_columns,
 )
-from tasks.core.metrics import TaskType
+from tasks.core.metric_names import TaskType
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 # The function zip must stay under 2 MB; the handler and schema take well under 0.5 MB of it.

@@ -28,7 +28,8 @@ from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
 from monitoring.quality.estimation import fit_estimator
 from monitoring.quality.live_quality import rows_of_version
-from tasks.core.metrics import DEFAULT_METRIC, higher_is_better, holdout_metrics
+from tasks.core.metric_names import DEFAULT_METRIC, higher_is_better
+from tasks.core.metrics import holdout_metrics
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import create_session, onnx_scores
 

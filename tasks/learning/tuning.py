@@ -27,7 +27,7 @@ import pandas as pd
 from optuna.samplers import TPESampler
 from optuna.trial import Trial, TrialState
 
-from tasks.core.metrics import higher_is_better
+from tasks.core.metric_names import higher_is_better
 from tasks.learning.candidates import FAMILIES, LOG_TARGET
 from tasks.learning.cross_validation import TrialScore, log_target_eligible, prefers_log_target
 from tasks.learning.data import PreparedData

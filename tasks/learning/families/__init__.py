@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from optuna.distributions import BaseDistribution
 from sklearn.base import BaseEstimator
 
-from tasks.core.metrics import TaskType
+from tasks.core.metric_names import TaskType
 
 EstimatorFactory = Callable[[int], BaseEstimator]  # seed -> an unfitted estimator
 SearchSpace = dict[str, BaseDistribution]
