@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         "requests may be (a share of it).",
     )
     promotion_confidence: float = Field(
-        0.95,
+        0.9,
         ge=0.0,
         le=1.0,
         description="Share of paired bootstrap resamples of the holdout in which a retrain must beat "
