@@ -133,6 +133,9 @@ def _families_worst_first(csv: Path, families: list[str]) -> list[str]:
 def test_better_model_is_promoted_unless_margin_demands_more(
     mlops_env: Path, diabetes_csv: Path, monkeypatch: pytest.MonkeyPatch, tracking_uri: str
 ) -> None:
+    # The margin alone decides here; the paired-bootstrap confidence has its own tests (test_gate.py):
+    # on 442 rows the better family's gain is within the holdout's noise.
+    monkeypatch.setenv("MLOPS_PROMOTION_CONFIDENCE", "0")
     worse, better = _families_worst_first(diabetes_csv, ["ridge", "random_forest"])
     first = train_model(str(diabetes_csv), _spec("regression"), "diabetes-margin", families=[worse])
     assert first.promoted
