@@ -167,11 +167,17 @@ def test_log_target_model_exports_prices_with_parity(ames, family: str) -> None:
     prices = deployable.onnx_scores
     assert 100_000 < np.median(prices) < 300_000
     assert deployable.onnx_metrics["rmsle"] < 0.25
-    # the regressor inside learned log prices; the graph's Exp turns them back into prices
+    # the regressor inside learned log prices; the graph clips them to the log range it was
+    # fitted on (a linear model leaves it on unusual houses), then its Exp turns them into prices
+    model = candidate.pipeline.named_steps["model"]
     features = candidate.pipeline[:-1].transform(split.holdout[data.features])
-    log_prices = candidate.pipeline.named_steps["model"].regressor_.predict(features)
+    log_prices = model.regressor_.predict(features)
     assert 10 < np.median(log_prices) < 14
-    check_parity(np.exp(log_prices), prices, TOLERANCE)
+    low, high = model.log_range_
+    assert (low, high) == (np.log(split.train[data.target].min()), np.log(split.train[data.target].max()))
+    assert any(node.op_type == "Clip" for node in graph.node)
+    check_parity(np.exp(np.clip(log_prices, low, high)), prices, TOLERANCE)
+    assert prices.max() <= np.exp(high) * (1 + TOLERANCE)
 
 
 def test_lightgbm_pipeline_is_logged_with_skops_and_its_requirements(diabetes) -> None:
