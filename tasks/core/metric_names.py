@@ -28,6 +28,11 @@ DEFAULT_METRIC: dict[TaskType, str] = {
 }
 
 
+def best_first(metric: str, value: float) -> float:
+    """A sort key that puts the better value of the metric first."""
+    return -value if higher_is_better(metric) else value
+
+
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of the metric is better."""
     return METRICS[metric][1]

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from tasks.core.metrics import holdout_metrics, primary_score
+from tasks.core.metric_names import best_first
+from tasks.core.metrics import holdout_metrics
 from tasks.learning.candidates import build_pipeline, fit_pipeline, model_params
 from tasks.learning.cross_validation import Fold, TrialScore, score_trial
 from tasks.learning.data import PreparedData
@@ -94,12 +95,7 @@ def fit_candidate(
 
 def rank_candidates(candidates: list[FittedCandidate], data: PreparedData) -> list[FittedCandidate]:
     """Best first by the primary metric, cross-validated on the training rows where known."""
-
-    def key(candidate: FittedCandidate) -> float:
-        _, value, higher_is_better = primary_score(data.metric, candidate.ranking_metrics())
-        return -value if higher_is_better else value
-
-    return sorted(candidates, key=key)
+    return sorted(candidates, key=lambda c: best_first(data.metric, c.ranking_metrics()[data.metric]))
 
 
 def select_deployable(

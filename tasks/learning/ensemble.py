@@ -14,7 +14,8 @@ from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch
 
-from tasks.core.metrics import holdout_metrics, primary_score
+from tasks.core.metric_names import best_first
+from tasks.core.metrics import holdout_metrics
 from tasks.learning.candidate_selection import FittedCandidate, rank_candidates
 from tasks.learning.cross_validation import TrialScore
 from tasks.learning.data import PreparedData
@@ -66,22 +67,14 @@ def ensemble_candidate(
     ranked = [candidate for candidate in rank_candidates(candidates, data) if candidate.cross_validation]
     if len(ranked) < min(MEMBER_COUNTS):
         return None
-    best: tuple[float, list[FittedCandidate], TrialScore] | None = None
-    for count in MEMBER_COUNTS:
-        members = ranked[:count]
-        if len(members) < count:
-            break
+    averages = []
+    for members in (ranked[:count] for count in MEMBER_COUNTS if count <= len(ranked)):
         score = _averaged(members, data, split)
         if score is None:
             return None
-        _, value, higher = primary_score(data.metric, score.metrics)
-        key = -value if higher else value
-        if best is None or key < best[0]:
-            best = (key, members, score)
-    assert best is not None
-    _, single, higher = primary_score(data.metric, ranked[0].cv_metrics)
-    key, members, score = best
-    if key >= (-single if higher else single):
+        averages.append((best_first(data.metric, score.metrics[data.metric]), members, score))
+    key, members, score = min(averages, key=lambda average: average[0])
+    if key >= best_first(data.metric, ranked[0].cv_metrics[data.metric]):
         return None
     model = voting_model(members, data)
     holdout = pipeline_scores(model, split.holdout[data.features], data.task)

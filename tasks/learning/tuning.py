@@ -170,8 +170,7 @@ class _FamilyTuner:
             if trial is None:
                 continue
             value = math.nan if isinstance(outcome, Exception) else outcome.metrics[self.metric]
-            if math.isfinite(value):
-                assert isinstance(outcome, TrialScore)
+            if isinstance(outcome, TrialScore) and math.isfinite(value):
                 self.scored[trial.number] = outcome
                 self.study.tell(trial, value)
             else:
