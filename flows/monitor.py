@@ -7,7 +7,6 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from deployments.lambda_handler.contract import ACTUAL
 from flows.cli.failed_runs import fails_in_one_line
 from flows.cli.options import command_parameters
 from flows.cli.temporary_server import run_flow
@@ -107,19 +106,19 @@ def monitor_model(
     now = datetime.now(UTC)
     window = Window(start, end) if start and end else Window.last(settings.monitor_window_hours, now)
     context = load_reference(settings, name)
-    logs = read_prediction_logs(settings, context, window)
-    rows, labels = attach_labels(settings, context, logs, window)
+    logs = read_prediction_logs(settings, context, window, now)
+    rows = attach_labels(settings, context, logs, window)
     quality = assess_quality(settings, context, rows)
-    figures, snapshot, report_url, quality_url = build_reports(settings, context, rows, window, quality)
-    verdict = decide_verdict(settings, figures, len(rows), quality)
+    figures, snapshot, report_url, quality_url = build_reports(settings, context, logs, rows, window, quality)
+    verdict = decide_verdict(settings, figures, logs.stats.rows, quality)
     findings = WindowFindings(
         model_name=name,
         model_version=context.version,
         excluded_features=tuple(context.schema.monitor_exclude),
         window=window,
         logs=logs,
-        labelled_rows=int(rows[ACTUAL].notna().sum()),
-        labels_set_aside=labels.set_aside,
+        labelled_rows=len(rows.labelled),
+        labels_set_aside=rows.stats.set_aside,
         quality=quality,
         drift=figures,
         verdict=verdict,

@@ -15,6 +15,7 @@ Containers are not stored in snapshots (their widgets are), so the UI needs neit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from evidently.core.container import MetricContainer
@@ -27,13 +28,22 @@ from evidently.metrics.column_statistics import DriftedColumnsCount
 from evidently.presets import DataDriftPreset
 from evidently.tests import lte
 
-from monitoring.drift.drift_metrics import WeightedDrift
+from monitoring.drift.drift_metrics import MonitorValue, WeightedDrift
 from monitoring.verdict.decision import MEASURE_TEXT
 from tasks.core.settings import DriftMeasure
 
 ChildWidgets = list[tuple[MetricId | None, list[BaseWidgetInfo]]] | None
 
 _PRESET_HEADLINE = "Dataset Drift is"  # how DataDriftPreset's own share headline starts
+
+
+@dataclass(frozen=True)
+class WindowMeasures:
+    """The verdict's drift figures over every row of a window (the report may show a sample of them)."""
+
+    weighted: float
+    share: float
+    rows: int
 
 
 class VerdictDriftPreset(DataDriftPreset):  # type: ignore[misc]
@@ -45,6 +55,7 @@ class VerdictDriftPreset(DataDriftPreset):  # type: ignore[misc]
 
     importance: dict[str, float]
     measure: str
+    window: WindowMeasures | None
 
     def __init__(
         self,
@@ -57,9 +68,11 @@ class VerdictDriftPreset(DataDriftPreset):  # type: ignore[misc]
         cat_method: str,
         num_threshold: float,
         cat_threshold: float,
+        window: WindowMeasures | None = None,
     ) -> None:
         self.importance = importance
         self.measure = measure
+        self.window = window
         super().__init__(
             columns=columns,
             drift_share=threshold,
@@ -70,7 +83,18 @@ class VerdictDriftPreset(DataDriftPreset):  # type: ignore[misc]
         )
 
     def _tests(self, measure: DriftMeasure) -> list[MetricTest]:
+        if self.window is not None:  # the whole window's figure carries the test, not the sample's
+            return []
         return [lte(self.drift_share)] if self.measure == measure else []
+
+    def window_value(self) -> MonitorValue:
+        """The verdict's measure over every row of the window, tested against the threshold."""
+        if self.window is None:
+            msg = "no window measures were given"
+            raise ValueError(msg)
+        value = self.window.weighted if self.measure == "weighted" else self.window.share
+        name = f"{MEASURE_TEXT[self.measure]}, all {self.window.rows:,} rows"  # type: ignore[index]
+        return MonitorValue(name=name[0].upper() + name[1:], value=value, tests=[lte(self.drift_share)])
 
     def drifted_columns(self) -> DriftedColumnsCount:
         """The drifted-columns count, tested on its share only when the verdict uses the share."""
@@ -100,7 +124,8 @@ class VerdictDriftPreset(DataDriftPreset):  # type: ignore[misc]
     def generate_metrics(self, context: Context) -> Sequence[Any]:
         """The preset's per-column drift, with the count and the weighted drift carrying the test."""
         columns = [m for m in super().generate_metrics(context) if not isinstance(m, DriftedColumnsCount)]
-        return [self.drifted_columns(), self.weighted_drift(), *columns]
+        window = [] if self.window is None else [self.window_value()]
+        return [*window, self.drifted_columns(), self.weighted_drift(), *columns]
 
     def render(self, context: Context, child_widgets: ChildWidgets = None) -> list[BaseWidgetInfo]:
         """The verdict's headline, then the preset's counters and table (without its share headline)."""
@@ -112,21 +137,27 @@ class VerdictDriftPreset(DataDriftPreset):  # type: ignore[misc]
     def _headline(self, context: Context) -> BaseWidgetInfo:
         weighted: SingleValue = context.get_metric_result(self.weighted_drift())
         count: CountValue = context.get_metric_result(self.drifted_columns())
-        measured = weighted if self.measure == "weighted" else count
+        if self.window is None:
+            measured = weighted if self.measure == "weighted" else count
+            weighted_value, share_value, scope = weighted.value, count.share.value, ""
+        else:
+            measured = context.get_metric_result(self.window_value())
+            weighted_value, share_value = self.window.weighted, self.window.share
+            scope = f" over all {self.window.rows:,} rows"
         (test,) = measured.tests  # the one test this preset gives the verdict's measure
-        value = weighted.value if self.measure == "weighted" else count.share.value
+        value = weighted_value if self.measure == "weighted" else share_value
         drift = test.status == TestStatus.FAIL
         relation = "above" if drift else "within"
         name = MEASURE_TEXT[self.measure]  # type: ignore[index]
-        sentence = f"{name} {value:.1%} is {relation} the threshold {self.drift_share:.1%}"
+        sentence = f"{name}{scope} {value:.1%} is {relation} the threshold {self.drift_share:.1%}"
         return counter(
             counters=[
                 CounterData(
                     f"{sentence[0].upper()}{sentence[1:]} (MLOPS_DRIFT_MEASURE={self.measure})",
                     "Drift is detected" if drift else "Drift is NOT detected",
                 ),
-                CounterData.float(MEASURE_TEXT["weighted"], weighted.value, 3),
-                CounterData.float(MEASURE_TEXT["share"], count.share.value, 3),
+                CounterData.float(MEASURE_TEXT["weighted"] + scope, weighted_value, 3),
+                CounterData.float(MEASURE_TEXT["share"] + scope, share_value, 3),
             ]
         )
 

@@ -31,7 +31,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 from deployments.lambda_handler.contract import ACTUAL, PREDICTION, PROBABILITY, ServingSchema
 from monitoring.drift.drift_metrics import MonitorValue
-from monitoring.drift.evidently_presets import ReportTitle, VerdictDriftPreset
+from monitoring.drift.evidently_presets import ReportTitle, VerdictDriftPreset, WindowMeasures
 from monitoring.logs.window import Window
 from tasks.core.settings import DriftMeasure
 
@@ -199,15 +199,21 @@ def build_drift_report(
     subject: ReportSubject,
     importance: dict[str, float] | None = None,
     window_values: dict[str, float] | None = None,
+    window_figures: DriftFigures | None = None,
 ) -> tuple[Snapshot, DriftFigures]:
     """Input and prediction drift plus data-quality summaries of the window against the reference.
 
     The inputs in `monitor_exclude` get their own drift scores but stay out of the verdict's
     preset; `importance` (the bundle's shares) weights the verdict's inputs. `window_values`
     (estimated and live metrics) go into the snapshot as named values, so the workspace's
-    dashboard can plot them over time.
+    dashboard can plot them over time. `window_figures` are the figures over every row of the
+    window (from its profile) when `current` is a sample of it: they are then the verdict's, the
+    headline's and the dataset-level test's, and the per-column widgets show the sample.
     """
     kind = "Drift"
+    title = subject.title(kind)
+    if window_figures is not None and window_figures.rows > len(current):
+        title += f" (per-column figures from a sample of {len(current):,} of {window_figures.rows:,} rows)"
     weights = verdict_weights(schema, importance)
     counted = list(weights)
     excluded = [name for name in schema.names if name not in weights]
@@ -217,7 +223,7 @@ def build_drift_report(
     definition = _definition(schema, with_actual=False)
     report = Report(
         [
-            ReportTitle(subject.title(kind)),
+            ReportTitle(title),
             VerdictDriftPreset(
                 columns=counted,
                 importance=weights,
@@ -227,6 +233,11 @@ def build_drift_report(
                 cat_method=CATEGORICAL_METHOD,
                 num_threshold=thresholds.numeric,
                 cat_threshold=thresholds.categorical,
+                window=None
+                if window_figures is None
+                else WindowMeasures(
+                    window_figures.weighted_drift, window_figures.drift_share, window_figures.rows
+                ),
             ),
             *[_value_drift(name, schema, thresholds) for name in excluded],
             ValueDrift(column=prediction, method=NUMERIC_METHOD, threshold=thresholds.numeric),
@@ -243,6 +254,8 @@ def build_drift_report(
         Dataset.from_pandas(reference_data, data_definition=definition),
         name=subject.title(kind),
     )
+    if window_figures is not None:
+        return snapshot, window_figures
     metrics = snapshot.dict()["metrics"]
     scores = _drift_scores(metrics)
     drift_share, weighted_drift = _dataset_drift(metrics)

@@ -64,3 +64,21 @@ def drop_smoke_tests(table: pa.Table) -> pa.Table:
     """Leave out the requests of deploy smoke tests."""
     smoke = pc.starts_with(table.column("request_id"), SMOKE_PREFIX)
     return table.filter(pc.invert(smoke)) if pc.any(smoke).as_py() else table
+
+
+def row_hashes(table: pa.Table) -> np.ndarray:
+    """A hash of each row's (request id, row): the order samples are drawn in, the same on every read."""
+    keys = (
+        pd.Series(table.column("request_id").to_numpy(zero_copy_only=False))
+        + ":"
+        + pd.Series(table.column("row").to_numpy()).astype(str)
+    )
+    return pd.util.hash_array(keys.to_numpy(dtype=object))
+
+
+def smallest_hashes(table: pa.Table, rows: int) -> pa.Table:
+    """The `rows` rows with the smallest hashes, in their table order (all of them when fewer)."""
+    if table.num_rows <= rows:
+        return table
+    chosen = np.sort(np.argpartition(row_hashes(table), rows - 1)[:rows])
+    return table.take(pa.array(chosen))

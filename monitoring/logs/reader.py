@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,6 +39,7 @@ from monitoring.logs.listing import Listing, list_partition
 from monitoring.logs.log_tables import (
     batch_rows,
     drop_smoke_tests,
+    smallest_hashes,
     stats_from_metadata,
     with_valid_times,
     within,
@@ -356,16 +356,7 @@ class LogReader:
                 raise ValueError(msg)
 
     def _cap(self, table: pa.Table) -> pa.Table:
-        if table.num_rows <= self.row_cap:
-            return table
-        keys = (
-            pd.Series(table.column("request_id").to_numpy(zero_copy_only=False))
-            + ":"
-            + pd.Series(table.column("row").to_numpy()).astype(str)
-        )
-        hashes = pd.util.hash_array(keys.to_numpy(dtype=object))
-        chosen = np.sort(np.argpartition(hashes, self.row_cap - 1)[: self.row_cap])
-        return table.take(pa.array(chosen))
+        return smallest_hashes(table, self.row_cap)
 
     def quarantine(self, stats: ReadStats, window: Window) -> str | None:
         """Write the sample of bad lines under `quarantine/<model>/<window>.jsonl`."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel
 
 from monitoring.logs.reader import PredictionLogs
+from monitoring.profiles.window_rows import WindowRows
 from monitoring.publish.findings import WindowFindings
 from monitoring.verdict.decision import MEASURE_TEXT, Verdict
 from tasks.core.settings import DriftMeasure
@@ -29,7 +31,8 @@ class MonitoringSummary(BaseModel):
     bad_lines: int
     bad_objects: int
     quarantine_url: str | None
-    sampled: bool
+    sampled: bool  # whether the report and the estimate saw a sample (drift counts every row)
+    sample_rows: int = 0  # rows of that sample (MLOPS_MONITOR_ROW_CAP at most)
     batch_rows: int = 0
     batch_rows_included: bool = False
     drift_share: float | None  # share of the verdict's inputs that drifted
@@ -77,7 +80,8 @@ def build_summary(
         bad_lines=stats.bad_lines,
         bad_objects=stats.bad_objects,
         quarantine_url=findings.logs.quarantine_url,
-        sampled=stats.sampled,
+        sampled=findings.logs.table.num_rows < stats.rows,
+        sample_rows=findings.logs.table.num_rows,
         batch_rows=stats.batch_rows,
         batch_rows_included=batch_rows_included,
         drift_share=findings.drift_share,
@@ -104,7 +108,9 @@ def build_summary(
 
 def served_versions(logs: PredictionLogs) -> dict[str, float]:
     """Each model version that answered rows of the window, with its share of them, largest first."""
-    shares = logs.frame["model_version"].dropna().astype(str).value_counts(normalize=True)
+    keys = logs.keys if isinstance(logs, WindowRows) and logs.keys is not None else logs.table
+    versions = keys.column("model_version").to_pandas() if keys.num_rows else pd.Series(dtype=object)
+    shares = versions.dropna().astype(str).value_counts(normalize=True)
     return {str(version): float(share) for version, share in shares.items()}
 
 
@@ -154,7 +160,7 @@ def summary_markdown(summary: MonitoringSummary) -> str:
     """The Prefect UI artifact: verdict, what served the window, figures, drifted features, links."""
     verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
     prediction_drift = "n/a" if summary.prediction_drift is None else f"{summary.prediction_drift:.3f}"
-    sampled = " (sampled)" if summary.sampled else ""
+    sampled = f" (report and estimate on a sample of {summary.sample_rows:,})" if summary.sampled else ""
     batch = "included" if summary.batch_rows_included else "left out (MLOPS_MONITOR_BATCH)"
     threshold = f"threshold {summary.drift_threshold:.1%}, MLOPS_DRIFT_MEASURE={summary.drift_measure}"
     excluded = ", ".join(summary.excluded_features) or "none"

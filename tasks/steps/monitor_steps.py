@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import mlflow
 import pandas as pd
@@ -16,6 +17,7 @@ from deployments.lambda_handler.contract import (
 )
 from deployments.targets.selection import target_for
 from monitoring.drift.report_html import save_html
+from monitoring.drift.window_drift import window_drift
 from monitoring.drift.window_reports import (
     DriftFigures,
     DriftThresholds,
@@ -27,8 +29,10 @@ from monitoring.labels.commands import join_labels
 from monitoring.labels.label_read import LabelReadStats, quarantine_labels, read_window_labels
 from monitoring.labels.label_rules import LabelRules
 from monitoring.logs.compaction import compact_closed_hours
-from monitoring.logs.reader import LogReader, PredictionLogs
+from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
+from monitoring.profiles.bins import reference_bins
+from monitoring.profiles.window_rows import WindowRows, read_window_rows
 from monitoring.publish.history import add_snapshot, workspace_url
 from monitoring.publish.summary import MonitoringSummary, summary_markdown
 from monitoring.quality.estimation import estimated_metric, fit_estimator
@@ -57,8 +61,10 @@ def load_reference(settings: Settings, model_name: str, version: str | None = No
 
 
 @step(**TRANSIENT_RETRIES)
-def read_prediction_logs(settings: Settings, context: ModelContext, window: Window) -> PredictionLogs:
-    """Read the window's logs; bad lines are counted and a sample is quarantined."""
+def read_prediction_logs(
+    settings: Settings, context: ModelContext, window: Window, now: datetime | None = None
+) -> WindowRows:
+    """Profile every row of the window (stored hour digests reused), keep a sample; bad lines set aside."""
     reader = LogReader(
         settings.storage,
         context.model_name,
@@ -66,17 +72,23 @@ def read_prediction_logs(settings: Settings, context: ModelContext, window: Wind
         row_cap=settings.monitor_row_cap,
         include_batch=settings.monitor_batch == "include",
     )
-    logs = reader.read(window)
+    bins = reference_bins(context.reference, context.schema)
+    logs = read_window_rows(
+        reader, window, bins, context.version, now or datetime.now(UTC), settings.monitor_row_cap
+    )
     logs.quarantine_url = reader.quarantine(logs.stats, window)
     stats = logs.stats
     logger = get_run_logger()
     logger.info(
-        "Read %d rows from %d objects (%d compacted hours) in %s",
+        "Profiled %d rows from %d objects (%d compacted hours, %d hours from stored profiles) in %s",
         stats.rows,
         stats.objects,
         stats.compacted_hours,
+        logs.stored_hours,
         window.name,
     )
+    for folder, reason in logs.digests_set_aside:
+        logger.warning("Read the hour again: its stored profile %s is unreadable (%s)", folder, reason)
     if stats.bad_lines:
         logger.warning(
             "Set aside %d bad lines (%d bad objects); sample in %s",
@@ -91,8 +103,12 @@ def read_prediction_logs(settings: Settings, context: ModelContext, window: Wind
             "included" if settings.monitor_batch == "include" else "left out",
             settings.monitor_batch,
         )
-    if stats.sampled:
-        logger.info("Sampled %d of %d rows (MLOPS_MONITOR_ROW_CAP)", stats.rows, stats.rows_before_sampling)
+    if logs.table.num_rows < stats.rows:
+        logger.info(
+            "Drift counts all %d rows; the report and the estimate a sample of %d (MLOPS_MONITOR_ROW_CAP)",
+            stats.rows,
+            logs.table.num_rows,
+        )
     return logs
 
 
@@ -119,25 +135,37 @@ def read_live_version(settings: Settings, model_name: str) -> str | None:
     return next((item.model_version for item in versions if item.live), None)
 
 
+@dataclass
+class LabelledRows:
+    """The window's sample with labels joined, every labelled row, and what the label read set aside."""
+
+    sample: pd.DataFrame
+    labelled: pd.DataFrame
+    stats: LabelReadStats
+
+
 @step
 def attach_labels(
-    settings: Settings, context: ModelContext, logs: PredictionLogs, window: Window
-) -> tuple[pd.DataFrame, LabelReadStats]:
-    """The window's rows with ground truth joined where it has arrived, and what the label read set aside.
+    settings: Settings, context: ModelContext, logs: WindowRows, window: Window
+) -> LabelledRows:
+    """Ground truth joined to the sample and to the key columns of every row, where it has arrived.
 
     Only the label partitions of the window's hours are read (and older-layout objects), and
     only labels of the window's requests are kept; labels that fail the checks are counted.
     """
     rules = LabelRules.for_schema(context.schema)
+    keys = logs.table if logs.keys is None else logs.keys
     labels, stats = read_window_labels(
-        settings.storage, context.model_name, window, rules, request_ids=logs.table.column("request_id")
+        settings.storage, context.model_name, window, rules, request_ids=keys.column("request_id")
     )
-    rows = join_labels(logs.frame, labels)
+    sample = join_labels(logs.frame, labels)
+    everyone = join_labels(keys.to_pandas(), labels)
+    labelled = everyone[everyone[ACTUAL].notna()].reset_index(drop=True)
     logger = get_run_logger()
     logger.info(
         "Labelled %d of %d rows (%d labels of the window's requests in %d objects)",
-        int(rows[ACTUAL].notna().sum()),
-        len(rows),
+        len(labelled),
+        len(everyone),
         stats.labels,
         stats.objects,
     )
@@ -147,20 +175,22 @@ def attach_labels(
             ", ".join(f"{count} {reason}" for reason, count in sorted(stats.set_aside.items())),
             quarantine_labels(settings.storage, context.model_name, window, stats),
         )
-    return rows, stats
+    return LabelledRows(sample, labelled, stats)
 
 
 @step
-def assess_quality(settings: Settings, context: ModelContext, rows: pd.DataFrame) -> QualityFigures:
-    """Estimate the champion's metrics without labels and measure them where labels arrived."""
+def assess_quality(settings: Settings, context: ModelContext, rows: LabelledRows) -> QualityFigures:
+    """Estimate the champion's metrics on the sample without labels; measure them on every labelled row."""
     schema, version, baseline = context.schema, context.version, context.holdout_metrics
-    live, live_drop = live_quality(rows, schema, version, baseline, settings.min_labelled_rows)
+    live, live_drop = live_quality(rows.labelled, schema, version, baseline, settings.min_labelled_rows)
+    rows_with_inputs = rows.sample
     estimator = None if context.holdout is None else fit_estimator(schema, context.holdout)
-    estimated = estimated_quality(rows, version, estimator)
+    estimated = estimated_quality(rows_with_inputs, version, estimator)
+    sampled_live, _ = live_quality(rows_with_inputs, schema, version, baseline, settings.min_labelled_rows)
     figures = QualityFigures(
         estimated=estimated,
         live=live,
-        estimation_error=estimation_error(rows, version, estimator, live),
+        estimation_error=estimation_error(rows_with_inputs, version, estimator, sampled_live),
         estimated_drop=quality_drop(schema, estimated, baseline),
         live_drop=live_drop,
     )
@@ -175,10 +205,15 @@ def assess_quality(settings: Settings, context: ModelContext, rows: pd.DataFrame
 
 @step
 def build_reports(
-    settings: Settings, context: ModelContext, rows: pd.DataFrame, window: Window, quality: QualityFigures
+    settings: Settings,
+    context: ModelContext,
+    logs: WindowRows,
+    rows: LabelledRows,
+    window: Window,
+    quality: QualityFigures,
 ) -> tuple[DriftFigures | None, Snapshot | None, str | None, str | None]:
-    """Run Evidently and store the HTML report(s) under `reports/<model>/`."""
-    if rows.empty:
+    """Drift figures over every row, and Evidently's HTML report(s) of the sample under `reports/<model>/`."""
+    if rows.sample.empty or logs.profile is None:
         return None, None, None, None
     thresholds = DriftThresholds(
         numeric=settings.drift_numeric_threshold,
@@ -186,21 +221,27 @@ def build_reports(
         drift=settings.drift_threshold,
         measure=settings.drift_measure,
     )
+    bins = reference_bins(context.reference, context.schema)
+    figures = window_drift(
+        logs.profile, bins, context.schema, thresholds, context.importance, len(context.reference)
+    )
     subject = ReportSubject(context.model_name, context.version, window)
     snapshot, figures = build_drift_report(
-        rows,
+        rows.sample,
         context.reference,
         context.schema,
         thresholds,
         subject,
         context.importance,
         window_values=quality.window_values(),
+        window_figures=figures,
     )
     base = report_base(settings, context.model_name, window)
     report_url = save_html(snapshot, f"{base}.html")
     quality_url = None
-    labelled = labelled_by_version(rows, context.version)
+    labelled = labelled_by_version(rows.labelled, context.version)
     if len(labelled) >= settings.min_labelled_rows:
+        labelled = labelled.iloc[: settings.monitor_row_cap]  # in hour, then key order: a bounded report
         quality_report = build_quality_report(labelled, context.quality_reference, context.schema, subject)
         quality_url = save_html(quality_report, f"{base}-quality.html")
     get_run_logger().info("Drift report: %s", report_url)
