@@ -27,7 +27,7 @@ PROBABILITY_CLIP = 0.005  # keeps each odds ratio finite: at most ~200 times the
 class DomainShift:
     """The domain classifier's verdict on a window, and the holdout weights it implies."""
 
-    auc: float  # out-of-fold ROC AUC of holdout rows against window rows
+    auc: float | None  # out-of-fold ROC AUC of holdout rows against window rows; None: too few rows
     weights: np.ndarray  # one per holdout row, mean 1: the window's density over the holdout's
 
     @property
@@ -44,13 +44,17 @@ def window_sample(rows: int, limit: int = MAX_WINDOW_ROWS) -> np.ndarray:
 
 
 def domain_shift(reference: np.ndarray, current: np.ndarray, categorical: np.ndarray) -> DomainShift:
-    """Fit the domain classifier on encoded holdout and window rows (window subsampled); its weights."""
+    """Fit the domain classifier on encoded holdout and window rows (window subsampled); its weights.
+
+    With fewer than `FOLDS` rows on either side there is nothing to cross-fit: equal weights.
+    """
     current = current[window_sample(len(current))]
+    if min(len(reference), len(current)) < FOLDS:
+        return DomainShift(auc=None, weights=np.ones(len(reference)))
     inputs = np.vstack([reference, current])
     is_window = np.r_[np.zeros(len(reference)), np.ones(len(current))].astype("int64")
-    folds = min(FOLDS, len(reference), len(current))
     probability = np.empty(len(inputs))
-    splits = StratifiedKFold(folds, shuffle=True, random_state=SEED).split(inputs, is_window)
+    splits = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(inputs, is_window)
     for fit_rows, test_rows in splits:
         model = _classifier(categorical).fit(inputs[fit_rows], is_window[fit_rows])
         probability[test_rows] = model.predict_proba(inputs[test_rows])[:, 1]

@@ -93,10 +93,10 @@ def assess_estimate(
     metrics = estimator(current)
     reasons = []
     if shift.effective_rows < MIN_EFFECTIVE_ROWS:
+        auc = "" if shift.auc is None else f"; domain classifier ROC AUC {shift.auc:.2f}"
         reasons.append(
             f"the holdout re-weighted towards the window keeps {shift.effective_rows:.0f} effective rows "
-            f"of {len(reference)} (at least {MIN_EFFECTIVE_ROWS} are needed; domain classifier "
-            f"ROC AUC {shift.auc:.2f})"
+            f"of {len(reference)} (at least {MIN_EFFECTIVE_ROWS} are needed{auc})"
         )
     reasons += [
         f"{share:.0%} of the window's rows are outside the holdout's {name} (at most "

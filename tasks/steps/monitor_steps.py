@@ -180,9 +180,9 @@ def assess_quality(settings: Settings, context: ModelContext, rows: pd.DataFrame
     logger = get_run_logger()
     if estimated:
         logger.info(
-            "Estimated without labels: %s (domain classifier AUC %.3f); realized: %s",
+            "Estimated without labels: %s (domain classifier AUC %s); realized: %s",
             ", ".join(f"{name}={value:.6g}" for name, value in estimated.items()),
-            assessment.domain_auc,
+            "n/a" if assessment.domain_auc is None else f"{assessment.domain_auc:.3f}",
             ", ".join(f"{name}={value:.6g}" for name, value in live.items()) or "not enough labels",
         )
     if assessment.reasons:

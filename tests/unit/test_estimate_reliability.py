@@ -150,3 +150,13 @@ def test_cbpe_on_the_reweighted_holdout_is_reliable_alike_and_unreliable_far_awa
     away = assess_estimate(CLASSIFICATION, holdout, far.drop(columns="churned"))
     assert not away.reliable
     assert away.domain_auc > 0.97
+
+
+def test_a_window_of_a_few_rows_is_estimated_without_a_domain_classifier(
+    houses: dict[str, pd.DataFrame],
+) -> None:
+    """Too few rows to cross-fit: equal weights, no AUC, and still an estimate."""
+    few = assess_estimate(REGRESSION, houses["holdout"], houses["same"].drop(columns="price").head(3))
+    assert few.domain_auc is None
+    assert few.effective_rows == pytest.approx(500)
+    assert few.metrics["rmse"] > 0
