@@ -174,7 +174,8 @@ def _category(rule: FeatureRule, value: Any, index: int) -> str:
         raise RequestError(msg, field=rule.name, index=index)
     if isinstance(value, int):
         return str(value)
-    return check_text(value, f"instance {index}: field {rule.name!r}", field=rule.name, index=index)
+    # training strips the whitespace around categories ("WD " in the Ames file is the category "WD")
+    return check_text(value, f"instance {index}: field {rule.name!r}", field=rule.name, index=index).strip()
 
 
 def _json_type(value: Any) -> str:

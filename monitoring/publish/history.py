@@ -34,6 +34,7 @@ from evidently.sdk.models import (
 from evidently.sdk.panels import line_plot_panel
 from evidently.ui.storage.local.base import LocalState
 
+from monitoring.quality.figures import DOMAIN_AUC, ESTIMATE_RELIABLE
 from tasks.core.storage import join_url
 
 WORKSPACE_FOLDER = "evidently"
@@ -58,6 +59,11 @@ def estimated_name(primary_metric: str) -> str:
     return f"estimated_{primary_metric}"
 
 
+def unreliable_name(primary_metric: str) -> str:
+    """The `MonitorValue` name of an estimate marked unreliable, e.g. `unreliable_estimated_rmse`."""
+    return f"unreliable_estimated_{primary_metric}"
+
+
 def live_name(primary_metric: str) -> str:
     """The `MonitorValue` name of the primary metric on labelled rows, e.g. `live_rmse`."""
     return f"live_{primary_metric}"
@@ -69,7 +75,7 @@ def project_id_for(model_name: str) -> uuid.UUID:
 
 
 def dashboard_panels(primary_metric: str | None) -> list[DashboardPanelPlot]:
-    """Line plots over windows: drift share, weighted drift, estimated vs live metric, rows."""
+    """Line plots over windows: drift share, weighted drift, estimated vs live metric, domain AUC, rows."""
     panels = [
         line_plot_panel(
             title="Drifted features share",
@@ -98,12 +104,29 @@ def dashboard_panels(primary_metric: str | None) -> list[DashboardPanelPlot]:
                         metric_labels={"name": name(primary_metric)},
                         legend=name(primary_metric),
                     )
-                    for name in (estimated_name, live_name)
+                    for name in (estimated_name, unreliable_name, live_name)
                 ],
-                description="Estimated without labels, and measured on labelled rows",
+                description=(
+                    "Estimated without labels (a separate series where the window left the "
+                    "holdout's support), and measured on labelled rows"
+                ),
                 size="half",
             )
         )
+    panels.append(
+        line_plot_panel(
+            title="Domain classifier AUC and estimate reliability",
+            values=[
+                PanelMetric(metric="MonitorValue", metric_labels={"name": name}, legend=name)
+                for name in (DOMAIN_AUC, ESTIMATE_RELIABLE)
+            ],
+            description=(
+                "Out-of-fold ROC AUC of a classifier telling the window's rows from the holdout's "
+                "(0.5 alike, 1 apart), and 1 when the estimate is reliable, 0 when it is not"
+            ),
+            size="half",
+        )
+    )
     panels.append(
         line_plot_panel(
             title="Rows per window",
@@ -120,7 +143,7 @@ def primary_metric_of(snapshot: Snapshot) -> str | None:
         config = metric.get("config", {})
         if config.get("type") == _MONITOR_VALUE:
             name = str(config.get("name", ""))
-            for prefix in (estimated_name(""), live_name("")):
+            for prefix in (estimated_name(""), unreliable_name(""), live_name("")):
                 if name.startswith(prefix) and len(name) > len(prefix):
                     return name.removeprefix(prefix)
     return None

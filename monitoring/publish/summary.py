@@ -47,6 +47,9 @@ class MonitoringSummary(BaseModel):
     estimated_metrics: dict[str, float] = {}  # without labels: DLE (regression) or CBPE (classification)
     live_metrics: dict[str, float]  # from the labelled rows the compared champion answered
     estimation_error: dict[str, float] = {}  # estimated minus realized, on the same labelled rows
+    domain_classifier_auc: float | None = None  # window rows told from holdout rows: 0.5 alike, 1 apart
+    estimate_reliable: bool = True  # False where the window left the holdout's support
+    estimate_unreliable_reasons: list[str] = []
     verdict: Verdict
     report_url: str | None
     quality_report_url: str | None
@@ -96,6 +99,9 @@ def build_summary(
         estimated_metrics=findings.quality.estimated,
         live_metrics=findings.quality.live,
         estimation_error=findings.quality.estimation_error,
+        domain_classifier_auc=findings.quality.domain_auc,
+        estimate_reliable=findings.quality.estimate_reliable,
+        estimate_unreliable_reasons=list(findings.quality.estimate_unreliable_reasons),
         verdict=findings.verdict,
         report_url=reports.report_url,
         quality_report_url=reports.quality_report_url,
@@ -137,7 +143,8 @@ def _quality_rows(summary: MonitoringSummary) -> list[str]:
     if not names:
         return []
     version = f"v{summary.model_version}"
-    lines = ["", f"| metric of {version} | estimated (no labels) | live (labelled rows) | estimate error |"]
+    estimated = "estimated (no labels)" if summary.estimate_reliable else "estimated (no labels), UNRELIABLE"
+    lines = ["", f"| metric of {version} | {estimated} | live (labelled rows) | estimate error |"]
     lines.append("| --- | --- | --- | --- |")
     for name in names:
         cells = [
@@ -145,6 +152,8 @@ def _quality_rows(summary: MonitoringSummary) -> list[str]:
             for values in (summary.estimated_metrics, summary.live_metrics, summary.estimation_error)
         ]
         lines.append(f"| {name} | {' | '.join(cells)} |")
+    if summary.estimated_metrics and not summary.estimate_reliable:
+        lines += ["", "The estimate is unreliable: " + "; ".join(summary.estimate_unreliable_reasons) + "."]
     return lines
 
 
@@ -160,6 +169,8 @@ def summary_markdown(summary: MonitoringSummary) -> str:
     """The Prefect UI artifact: verdict, what served the window, figures, drifted features, links."""
     verdict = {"drift": "DRIFT", "ok": "no drift", "no_verdict": "no verdict"}[summary.verdict.status]
     prediction_drift = "n/a" if summary.prediction_drift is None else f"{summary.prediction_drift:.3f}"
+    auc = summary.domain_classifier_auc
+    domain_auc = "n/a" if auc is None else f"{auc:.3f}"
     sampled = f" (report and estimate on a sample of {summary.sample_rows:,})" if summary.sampled else ""
     batch = "included" if summary.batch_rows_included else "left out (MLOPS_MONITOR_BATCH)"
     threshold = f"threshold {summary.drift_threshold:.1%}, MLOPS_DRIFT_MEASURE={summary.drift_measure}"
@@ -184,6 +195,7 @@ def summary_markdown(summary: MonitoringSummary) -> str:
         f"| verdict uses | {MEASURE_TEXT[summary.drift_measure]} ({threshold}) |",
         f"| left out of the verdict | {excluded} |",
         f"| prediction drift (normed Wasserstein) | {prediction_drift} |",
+        f"| domain classifier ROC AUC (window vs holdout) | {domain_auc} |",
         f"| rows read | {summary.rows} from {summary.objects} objects{sampled} |",
         f"| batch-scored rows | {summary.batch_rows}, {batch} |",
         f"| quarantined | {summary.bad_lines} bad lines, {summary.bad_objects} bad objects |",

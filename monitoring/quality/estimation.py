@@ -60,19 +60,33 @@ def estimate_by_chunk(
     return [{} if estimator is None else estimator(chunk) for chunk in chunks]
 
 
-def fit_estimator(schema: ServingSchema, reference: pd.DataFrame) -> Estimator | None:
-    """Learn from the holdout how to estimate a metric; None when it cannot (too few rows, one class)."""
+def usable_reference(schema: ServingSchema, reference: pd.DataFrame) -> pd.DataFrame:
+    """The holdout rows an estimator learns from: those with a target and a score."""
+    return reference[reference[schema.target].notna() & reference[schema.score_column].notna()]
+
+
+def fit_estimator(
+    schema: ServingSchema, reference: pd.DataFrame, weights: np.ndarray | None = None
+) -> Estimator | None:
+    """Learn from the holdout how to estimate a metric; None when it cannot (too few rows, one class).
+
+    `weights` (one per row of `usable_reference`) re-weight the holdout towards the live rows
+    (importance weights, as NannyML's PAPE and M-CBPE do); None weighs every row alike.
+    """
     score = schema.score_column
-    reference = reference[reference[schema.target].notna() & reference[score].notna()]
+    reference = usable_reference(schema, reference)
     if len(reference) < MIN_REFERENCE_ROWS:
         return None
+    weights = np.ones(len(reference)) if weights is None else np.asarray(weights, dtype="float64")
     if schema.task == "regression":
-        return _fit_dle(schema, reference)
-    return _fit_cbpe(reference[schema.target].to_numpy(dtype="int64"), reference[score].to_numpy("float64"))
+        return _fit_dle(schema, reference, weights)
+    actual, scores = reference[schema.target].to_numpy(dtype="int64"), reference[score].to_numpy("float64")
+    return _fit_cbpe(actual, scores, weights)
 
 
 # --- regression: direct loss estimation -----------------------------------------------------
-def _fit_dle(schema: ServingSchema, reference: pd.DataFrame) -> Estimator:
+def fitted_encoder(schema: ServingSchema, reference: pd.DataFrame) -> OrdinalEncoder:
+    """Ordinal codes of the holdout's categories; rare ones share a level, unseen ones are NaN."""
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value",
         unknown_value=np.nan,
@@ -81,15 +95,21 @@ def _fit_dle(schema: ServingSchema, reference: pd.DataFrame) -> Estimator:
     )
     if schema.categorical:
         encoder.fit(_categories(reference, schema))
-    inputs = _nanny_inputs(reference, schema, encoder)
+    return encoder
+
+
+def _fit_dle(schema: ServingSchema, reference: pd.DataFrame, weights: np.ndarray) -> Estimator:
+    encoder = fitted_encoder(schema, reference)
+    inputs = encoded_inputs(reference, schema, encoder)
     error = reference[PREDICTION].to_numpy("float64") - reference[schema.target].to_numpy("float64")
-    squared, absolute = _nanny(schema, inputs, error**2), _nanny(schema, inputs, np.abs(error))
+    squared = _nanny(schema, inputs, error**2, weights)
+    absolute = _nanny(schema, inputs, np.abs(error), weights)
 
     def estimate(current: pd.DataFrame) -> dict[str, float]:
         current = current[current[PREDICTION].notna()] if PREDICTION in current.columns else current[:0]
         if current.empty:
             return {}
-        rows = _nanny_inputs(current, schema, encoder)
+        rows = encoded_inputs(current, schema, encoder)
         return {
             "rmse": float(np.sqrt(np.mean(squared(rows)))),
             "mae": float(np.mean(absolute(rows))),
@@ -98,7 +118,9 @@ def _fit_dle(schema: ServingSchema, reference: pd.DataFrame) -> Estimator:
     return estimate
 
 
-def _nanny(schema: ServingSchema, inputs: np.ndarray, loss: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def _nanny(
+    schema: ServingSchema, inputs: np.ndarray, loss: np.ndarray, weights: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
     """A small, regularised booster of the loss's conditional mean: it learns from a few hundred rows.
 
     The loss is fitted with a Poisson deviance (log link) on loss / mean loss: the estimate is still
@@ -107,14 +129,16 @@ def _nanny(schema: ServingSchema, inputs: np.ndarray, loss: np.ndarray) -> Calla
     boosting rounds is chosen by 5-fold cross-validation on the holdout: a holdout of a few hundred
     rows supports only a few rounds before the booster memorises its largest errors.
     """
-    scale = float(np.mean(loss))
+    scale = float(np.average(loss, weights=weights))
     if scale <= 0:  # a perfect holdout: nothing to learn
         return lambda rows: np.zeros(len(rows))
     categorical = np.zeros(inputs.shape[1], dtype=bool)
     categorical[len(schema.numeric) : len(schema.numeric) + len(schema.categorical)] = True
     target = loss / scale
-    rounds = min(BOOSTING_ROUNDS, key=lambda n: _cross_validated_deviance(inputs, target, categorical, n))
-    model = _booster(categorical, rounds).fit(inputs, target)
+    rounds = min(
+        BOOSTING_ROUNDS, key=lambda n: _cross_validated_deviance(inputs, target, weights, categorical, n)
+    )
+    model = _booster(categorical, rounds).fit(inputs, target, sample_weight=weights)
     return lambda rows: scale * model.predict(rows)
 
 
@@ -133,14 +157,17 @@ def _booster(categorical: np.ndarray, rounds: int) -> HistGradientBoostingRegres
 
 
 def _cross_validated_deviance(
-    inputs: np.ndarray, target: np.ndarray, categorical: np.ndarray, rounds: int
+    inputs: np.ndarray, target: np.ndarray, weights: np.ndarray, categorical: np.ndarray, rounds: int
 ) -> float:
-    """Mean Poisson deviance of a booster with `rounds` rounds on held-out folds of the holdout."""
+    """Mean (weighted) Poisson deviance of a booster with `rounds` rounds on held-out folds of the holdout."""
     deviances = []
     for fit_rows, test_rows in KFold(FOLDS, shuffle=True, random_state=SEED).split(inputs):
-        model = _booster(categorical, rounds).fit(inputs[fit_rows], target[fit_rows])
+        booster = _booster(categorical, rounds)
+        model = booster.fit(inputs[fit_rows], target[fit_rows], sample_weight=weights[fit_rows])
         predicted = np.clip(model.predict(inputs[test_rows]), 1e-9, None)
-        deviances.append(mean_poisson_deviance(target[test_rows], predicted))
+        deviances.append(
+            mean_poisson_deviance(target[test_rows], predicted, sample_weight=weights[test_rows])
+        )
     return float(np.mean(deviances))
 
 
@@ -154,8 +181,11 @@ def _categories(frame: pd.DataFrame, schema: ServingSchema) -> pd.DataFrame:
     return out
 
 
-def _nanny_inputs(frame: pd.DataFrame, schema: ServingSchema, encoder: OrdinalEncoder) -> np.ndarray:
-    """Numbers, ordinal-coded categories (unseen and missing as NaN) and the prediction, as floats."""
+def encoded_inputs(frame: pd.DataFrame, schema: ServingSchema, encoder: OrdinalEncoder) -> np.ndarray:
+    """Numbers, ordinal-coded categories (unseen and missing as NaN) and the score, as floats.
+
+    The score is the prediction (regression) or the positive-class probability (classification).
+    """
     numbers = [
         pd.to_numeric(frame[name], errors="coerce").to_numpy("float64")
         if name in frame.columns
@@ -163,15 +193,19 @@ def _nanny_inputs(frame: pd.DataFrame, schema: ServingSchema, encoder: OrdinalEn
         for name in schema.numeric
     ]
     codes = encoder.transform(_categories(frame, schema)) if schema.categorical else np.empty((len(frame), 0))
-    prediction = frame[PREDICTION].to_numpy("float64")
-    return np.column_stack([*numbers, codes, prediction]).astype("float64")
+    score = pd.to_numeric(frame[schema.score_column], errors="coerce").to_numpy("float64")
+    return np.column_stack([*numbers, codes, score]).astype("float64")
 
 
 # --- binary classification: confidence-based performance estimation -----------------------
-def _fit_cbpe(actual: np.ndarray, score: np.ndarray) -> Estimator | None:
+def _fit_cbpe(actual: np.ndarray, score: np.ndarray, weights: np.ndarray) -> Estimator | None:
     if np.bincount(actual, minlength=2).min() < 2:  # noqa: PLR2004 - calibration needs both classes
         return None
-    calibrate = _isotonic().fit(score, actual).predict if _needs_calibration(actual, score) else np.asarray
+    calibrate = (
+        _isotonic().fit(score, actual, sample_weight=weights).predict
+        if _needs_calibration(actual, score, weights)
+        else np.asarray
+    )
 
     def estimate(current: pd.DataFrame) -> dict[str, float]:
         if PROBABILITY not in current.columns:
@@ -192,25 +226,36 @@ def _isotonic() -> IsotonicRegression:
     return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
 
 
-def _needs_calibration(actual: np.ndarray, score: np.ndarray, splits: int = 10) -> bool:
-    """NannyML's check: isotonic calibration lowers the expected calibration error on held-out rows."""
+def _needs_calibration(actual: np.ndarray, score: np.ndarray, weights: np.ndarray, splits: int = 10) -> bool:
+    """NannyML's check: isotonic calibration lowers the expected calibration error on held-out rows.
+
+    With importance weights (M-CBPE) both the calibration and the error are weighted.
+    """
     held_out = StratifiedShuffleSplit(n_splits=splits, test_size=0.1, random_state=SEED).split(score, actual)
-    truth, raw, calibrated = [], [], []
+    truth, raw, calibrated, weight = [], [], [], []
     for train, test in held_out:
         truth.append(actual[test])
         raw.append(score[test])
-        calibrated.append(_isotonic().fit(score[train], actual[train]).predict(score[test]))
-    truths = np.concatenate(truth)
-    return _calibration_error(truths, np.concatenate(calibrated)) < _calibration_error(
-        truths, np.concatenate(raw)
+        weight.append(weights[test])
+        isotonic = _isotonic().fit(score[train], actual[train], sample_weight=weights[train])
+        calibrated.append(isotonic.predict(score[test]))
+    truths, weighed = np.concatenate(truth), np.concatenate(weight)
+    return _calibration_error(truths, np.concatenate(calibrated), weighed) < _calibration_error(
+        truths, np.concatenate(raw), weighed
     )
 
 
-def _calibration_error(actual: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-count bins of the probability."""
-    groups = np.array_split(np.argsort(probability, kind="stable"), bins)
-    gaps = [len(group) * abs(probability[group].mean() - actual[group].mean()) for group in groups]
-    return float(sum(gaps) / len(actual))
+def _calibration_error(
+    actual: np.ndarray, probability: np.ndarray, weights: np.ndarray, bins: int = 10
+) -> float:
+    """Expected (weighted) calibration error over equal-count bins of the probability."""
+    gaps = []
+    for group in np.array_split(np.argsort(probability, kind="stable"), bins):
+        weight = weights[group]
+        if weight.sum() > 0:
+            gap = np.average(probability[group], weights=weight) - np.average(actual[group], weights=weight)
+            gaps.append(weight.sum() * abs(gap))
+    return float(sum(gaps) / weights.sum())
 
 
 def expected_roc_auc(score: np.ndarray, probability: np.ndarray) -> float:

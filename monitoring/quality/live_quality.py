@@ -63,14 +63,6 @@ def live_quality(
     return metrics, quality_drop(schema, metrics, baseline)
 
 
-def estimated_quality(rows: pd.DataFrame, version: str, estimator: Estimator | None) -> dict[str, float]:
-    """The compared version's metrics estimated from its unlabelled rows (DLE or CBPE), or empty."""
-    answered = rows_of_version(rows, version)
-    if estimator is None or answered.empty:
-        return {}
-    return estimator(answered)
-
-
 def estimation_error(
     rows: pd.DataFrame, version: str, estimator: Estimator | None, live_metrics: dict[str, float]
 ) -> dict[str, float]:

@@ -32,6 +32,7 @@ class Evidence:
     weighted_drift: float | None
     live_drop: float | None = None  # from labelled rows; None until enough labels arrived
     estimated_drop: float | None = None  # estimated without labels (DLE or CBPE)
+    estimate_reliable: bool = True  # False where the window left the holdout's support
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Policy:
 
 
 def _quality_reasons(evidence: Evidence, allowed: float) -> list[str]:
-    """Realized quality decides once labels are in; until then the estimate does."""
+    """Realized quality decides once labels are in; until then a reliable estimate does."""
     limit = f"than on the holdout (allowed {allowed:.1%})"
     if evidence.live_drop is not None:
         return (
@@ -54,9 +55,23 @@ def _quality_reasons(evidence: Evidence, allowed: float) -> list[str]:
             else []
         )
     drop = evidence.estimated_drop
-    if drop is not None and drop > allowed:
+    if drop is not None and drop > allowed and evidence.estimate_reliable:
         return [f"estimated quality (no labels yet) is {drop:.1%} worse {limit}"]
     return []
+
+
+def _unreliable_note(evidence: Evidence, allowed: float) -> list[str]:
+    """What an unreliable estimate of a drop would have said, and why it does not decide."""
+    drop = evidence.estimated_drop
+    if evidence.live_drop is not None or drop is None or evidence.estimate_reliable or drop <= allowed:
+        return []
+    return [
+        (
+            f"estimated quality (no labels yet) is {drop:.1%} worse than on the holdout (allowed "
+            f"{allowed:.1%}), but the estimate is unreliable (the window left the holdout's support), "
+            "so it does not decide the verdict alone"
+        )
+    ]
 
 
 def decide(evidence: Evidence, policy: Policy) -> Verdict:
@@ -73,11 +88,13 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     if measured > policy.drift_threshold:
         reasons.append(f"{name} {measured:.1%} is above the threshold {policy.drift_threshold:.1%}")
     reasons += _quality_reasons(evidence, policy.max_quality_drop)
+    note = _unreliable_note(evidence, policy.max_quality_drop)
     if reasons:
-        return Verdict(status="drift", retrain=True, reasons=reasons)
+        return Verdict(status="drift", retrain=True, reasons=reasons + note)
     summary = f"{name} {measured:.1%} is within the threshold {policy.drift_threshold:.1%}"
     if evidence.live_drop is not None:
         summary += f"; live quality within {policy.max_quality_drop:.1%} of the holdout"
-    elif evidence.estimated_drop is not None:
-        summary += f"; estimated quality within {policy.max_quality_drop:.1%} of the holdout"
-    return Verdict(status="ok", retrain=False, reasons=[summary])
+    elif evidence.estimated_drop is not None and not note:
+        reliability = "" if evidence.estimate_reliable else " (an unreliable estimate)"
+        summary += f"; estimated quality within {policy.max_quality_drop:.1%} of the holdout{reliability}"
+    return Verdict(status="ok", retrain=False, reasons=[summary, *note])

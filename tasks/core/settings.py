@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     drift_categorical_threshold: float = Field(0.2, gt=0.0, le=1.0)
     monitor_window_hours: float = Field(24.0, gt=0.0, le=24 * 90)
     monitor_min_rows: int = Field(100, ge=1)
-    monitor_row_cap: int = Field(20_000, ge=100)
+    monitor_row_cap: int = Field(5_000, ge=100)  # rows of the sample behind the report and the estimate
     monitor_batch: Literal["exclude", "include"] = Field(
         "exclude", description="Whether batch-scored rows count in the monitor's verdict."
     )

@@ -35,15 +35,16 @@ from monitoring.profiles.bins import reference_bins
 from monitoring.profiles.window_rows import WindowRows, read_window_rows
 from monitoring.publish.history import add_snapshot, workspace_url
 from monitoring.publish.summary import MonitoringSummary, summary_markdown
-from monitoring.quality.estimation import estimated_metric, fit_estimator
-from monitoring.quality.figures import QualityFigures
+from monitoring.quality.estimation import estimated_metric
+from monitoring.quality.figures import DOMAIN_AUC, QualityFigures
 from monitoring.quality.live_quality import (
-    estimated_quality,
     estimation_error,
     labelled_by_version,
     live_quality,
     quality_drop,
+    rows_of_version,
 )
+from monitoring.quality.reliability import Assessment, assess_estimate
 from monitoring.verdict.decision import Evidence, Policy, Verdict, decide
 from tasks.core.errors import TRANSIENT_RETRIES
 from tasks.core.settings import Settings
@@ -180,26 +181,41 @@ def attach_labels(
 
 @step
 def assess_quality(settings: Settings, context: ModelContext, rows: LabelledRows) -> QualityFigures:
-    """Estimate the champion's metrics on the sample without labels; measure them on every labelled row."""
+    """Estimate the champion's metrics on the sample without labels; measure them on every labelled row.
+
+    The estimate re-weights the holdout towards the sampled rows the champion answered, and is
+    marked unreliable where those rows leave the holdout's support.
+    """
     schema, version, baseline = context.schema, context.version, context.holdout_metrics
     live, live_drop = live_quality(rows.labelled, schema, version, baseline, settings.min_labelled_rows)
-    rows_with_inputs = rows.sample
-    estimator = None if context.holdout is None else fit_estimator(schema, context.holdout)
-    estimated = estimated_quality(rows_with_inputs, version, estimator)
-    sampled_live, _ = live_quality(rows_with_inputs, schema, version, baseline, settings.min_labelled_rows)
+    answered = rows_of_version(rows.sample, version)
+    assessment = (
+        Assessment({})
+        if context.holdout is None or answered.empty
+        else assess_estimate(schema, context.holdout, answered, context.importance)
+    )
+    estimated = assessment.metrics
+    sampled_live, _ = live_quality(rows.sample, schema, version, baseline, settings.min_labelled_rows)
     figures = QualityFigures(
         estimated=estimated,
         live=live,
-        estimation_error=estimation_error(rows_with_inputs, version, estimator, sampled_live),
+        estimation_error=estimation_error(rows.sample, version, assessment.estimator, sampled_live),
         estimated_drop=quality_drop(schema, estimated, baseline),
         live_drop=live_drop,
+        domain_auc=assessment.domain_auc,
+        estimate_reliable=assessment.reliable,
+        estimate_unreliable_reasons=assessment.reasons,
     )
+    logger = get_run_logger()
     if estimated:
-        get_run_logger().info(
-            "Estimated without labels: %s; realized: %s",
+        logger.info(
+            "Estimated without labels: %s (domain classifier AUC %s); realized: %s",
             ", ".join(f"{name}={value:.6g}" for name, value in estimated.items()),
+            "n/a" if assessment.domain_auc is None else f"{assessment.domain_auc:.3f}",
             ", ".join(f"{name}={value:.6g}" for name, value in live.items()) or "not enough labels",
         )
+    if assessment.reasons:
+        logger.warning("The estimate is unreliable: %s", "; ".join(assessment.reasons))
     return figures
 
 
@@ -303,6 +319,8 @@ def log_to_mlflow(settings: Settings, summary: MonitoringSummary) -> str:
         **{f"estimated_{name}": value for name, value in summary.estimated_metrics.items()},
         **({"prediction_drift": summary.prediction_drift} if summary.prediction_drift is not None else {}),
         **{f"live_{name}": value for name, value in summary.live_metrics.items()},
+        **({DOMAIN_AUC: summary.domain_classifier_auc} if summary.domain_classifier_auc is not None else {}),
+        **({"estimate_reliable": float(summary.estimate_reliable)} if summary.estimated_metrics else {}),
     }
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"monitor-{summary.window_end:%Y%m%dT%H%M}"
@@ -345,6 +363,7 @@ def decide_verdict(
         weighted_drift=None if figures is None else figures.weighted_drift,
         live_drop=quality.live_drop,
         estimated_drop=quality.estimated_drop,
+        estimate_reliable=quality.estimate_reliable,
     )
     policy = Policy(
         min_rows=settings.monitor_min_rows,

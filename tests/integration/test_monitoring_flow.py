@@ -129,6 +129,10 @@ def test_traffic_like_training_data_does_not_retrain(
     )[0]
     assert run.data.metrics["drift_share"] == pytest.approx(summary.drift_share)
     assert run.data.metrics["live_rmse"] == pytest.approx(summary.live_metrics["rmse"])
+    # traffic like the reference: the domain classifier barely tells it from the holdout
+    assert run.data.metrics["domain_classifier_auc"] == pytest.approx(summary.domain_classifier_auc)
+    assert summary.domain_classifier_auc < 0.7
+    assert run.data.metrics["estimate_reliable"] == 1.0
     assert run.data.tags["model_version"] == summary.model_version
 
 
@@ -254,8 +258,17 @@ def test_shifted_traffic_retrains_once_over_three_monitor_runs(
         for later in (second, third):
             assert bool(later.estimated_metrics) == (later.model_version == first.model_version)
             assert bool(later.live_metrics) == (later.model_version == first.model_version)
-        estimated = [pytest.approx(s.estimated_metrics["rmse"]) for s in summaries if s.estimated_metrics]
-        assert data_series(base, project, MONITOR_VALUE, {"name": "estimated_rmse"}) == [estimated]
+        # a reliable estimate and one marked unreliable are charted as separate series
+        estimated = [s for s in summaries if s.estimated_metrics]
+        for name, reliable in (("estimated_rmse", True), ("unreliable_estimated_rmse", False)):
+            values = [
+                pytest.approx(s.estimated_metrics["rmse"])
+                for s in estimated
+                if s.estimate_reliable == reliable
+            ]
+            assert data_series(base, project, MONITOR_VALUE, {"name": name}) == ([values] if values else [])
+        domain = [pytest.approx(s.domain_classifier_auc) for s in estimated]
+        assert data_series(base, project, MONITOR_VALUE, {"name": "domain_classifier_auc"}) == [domain]
         live = [pytest.approx(s.live_metrics["rmse"]) for s in summaries if s.live_metrics]
         assert len(live) == len(estimated)
         assert data_series(base, project, MONITOR_VALUE, {"name": "live_rmse"}) == [live]

@@ -37,6 +37,7 @@ DRIFT = {
 }
 ESTIMATED = [31000.0, 33500.0, 40250.0]
 LIVE = [30000.0, 35000.0, 42000.0]
+DOMAIN_AUC = [0.51, 0.62, 0.97]
 ROWS = [1000, 1200, 1400]
 SHIFTS = [0.0, 0.15, 0.9]
 
@@ -59,6 +60,7 @@ def _run(current: pd.DataFrame, reference: pd.DataFrame, index: int, timestamp: 
             WeightedDrift(columns=COLUMNS, importance=IMPORTANCE, **DRIFT),
             MonitorValue(name="estimated_rmse", value=ESTIMATED[index]),
             MonitorValue(name="live_rmse", value=LIVE[index]),
+            MonitorValue(name="domain_classifier_auc", value=DOMAIN_AUC[index]),
             RowCount(),
         ],
         include_tests=True,
@@ -173,6 +175,7 @@ def _check_served(base: str, ids: list[str], snapshots: list[Snapshot]) -> None:
     monitor = "evidently:metric_v2:MonitorValue"
     assert data_series(base, project, monitor, {"name": "live_rmse"}) == [LIVE]
     assert data_series(base, project, monitor, {"name": "estimated_rmse"}) == [ESTIMATED]
+    assert data_series(base, project, monitor, {"name": "domain_classifier_auc"}) == [DOMAIN_AUC]
     assert data_series(base, project, "evidently:metric_v2:RowCount") == [[float(r) for r in ROWS]]
     weighted = [_metrics(s, "WeightedDrift")[0]["value"] for s in snapshots]
     assert data_series(base, project, "evidently:metric_v2:WeightedDrift") == [weighted]
@@ -247,5 +250,6 @@ def test_the_dashboard_gains_the_metric_panel_once_a_snapshot_names_the_metric(t
     )
     assert [v["metric_labels"] for v in metric_panel["values"]] == [
         {"name": "estimated_roc_auc"},
+        {"name": "unreliable_estimated_roc_auc"},
         {"name": "live_roc_auc"},
     ]

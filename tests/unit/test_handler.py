@@ -84,6 +84,18 @@ def test_batch_with_unknown_category_and_missing_optional_field(
     assert [r["missing_fields"] for r in records] == [[], [], ["lot_frontage"]]
 
 
+def test_a_category_with_spaces_around_it_is_the_category_training_saw(
+    app: ModuleType, example: dict, storage: Path
+) -> None:
+    padded = {**example, "neighborhood": f" {example['neighborhood']}  "}
+    status, body = _post(app, {"instances": [example, padded]}, request_id="req-padded")
+    assert status == 200
+    assert body["unknown_categories"] == [[], []]
+    assert body["predictions"][0] == body["predictions"][1]
+    records = [json.loads(line) for line in next(storage.rglob("req-padded.jsonl")).read_text().splitlines()]
+    assert records[1]["features"]["neighborhood"] == example["neighborhood"]  # logged as training saw it
+
+
 def test_direct_invocation_and_base64_body(app: ModuleType, example: dict) -> None:
     direct = app.handler({"instances": [example]})
     assert direct["statusCode"] == 200

@@ -53,3 +53,21 @@ def test_guard_cooldown_and_in_flight(tmp_path: Path) -> None:
     assert not check_guard(state, now + timedelta(hours=1), cooldown, 0).allowed
     assert "cooldown" in check_guard(state, now + timedelta(hours=1), cooldown, 0).reason
     assert check_guard(state, now + timedelta(hours=7), cooldown, 0).allowed
+
+
+def test_an_unreliable_estimate_never_decides_the_verdict_alone() -> None:
+    unreliable = decide(Evidence(500, 0.0, 0.0, estimated_drop=0.3, estimate_reliable=False), WEIGHTED)
+    assert (unreliable.status, unreliable.retrain) == ("ok", False)
+    assert "estimated quality (no labels yet) is 30.0% worse" in unreliable.reasons[1]
+    assert "the estimate is unreliable" in unreliable.reasons[1]
+    assert "does not decide the verdict alone" in unreliable.reasons[1]
+    # drift found otherwise still decides, and the unreliable estimate is noted beside it
+    drifted = decide(Evidence(500, 0.0, 0.4, estimated_drop=0.3, estimate_reliable=False), WEIGHTED)
+    assert drifted.retrain
+    assert "weighted drift" in drifted.reasons[0]
+    assert "unreliable" in drifted.reasons[1]
+    # a small estimated drop from an unreliable estimate says which estimate it was
+    small = decide(Evidence(500, 0.0, 0.0, estimated_drop=0.1, estimate_reliable=False), WEIGHTED)
+    assert "(an unreliable estimate)" in small.reasons[0]
+    # labels decide as before
+    assert decide(Evidence(500, 0.0, 0.0, live_drop=0.3, estimate_reliable=False), WEIGHTED).retrain
