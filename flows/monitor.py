@@ -106,6 +106,7 @@ def monitor_model(
     now = datetime.now(UTC)
     window = Window(start, end) if start and end else Window.last(settings.monitor_window_hours, now)
     context = load_reference(settings, name)
+    compact_logs(settings, context, now)  # first: the window then reads one object per closed hour
     logs = read_prediction_logs(settings, context, window, now)
     rows = attach_labels(settings, context, logs, window)
     quality = assess_quality(settings, context, rows)
@@ -149,7 +150,6 @@ def monitor_model(
     publish_summary(settings, summary)
     log_to_mlflow(settings, summary)
     record_history(settings, context, snapshot)
-    compact_logs(settings, context, now)
     get_run_logger().info("%s: %s; retrain %s", summary.verdict.status, "; ".join(verdict.reasons), retrain)
     return summary
 

@@ -135,11 +135,14 @@ def _nanny(
     categorical = np.zeros(inputs.shape[1], dtype=bool)
     categorical[len(schema.numeric) : len(schema.numeric) + len(schema.categorical)] = True
     target = loss / scale
-    rounds = min(
-        BOOSTING_ROUNDS, key=lambda n: _cross_validated_deviance(inputs, target, weights, categorical, n)
-    )
-    model = _booster(categorical, rounds).fit(inputs, target, sample_weight=weights)
+    rounds = _rounds_by_cross_validation(inputs, target, weights, categorical)
+    model = _booster(categorical, rounds).fit(inputs, target, sample_weight=_booster_weights(weights))
     return lambda rows: scale * model.predict(rows)
+
+
+def _booster_weights(weights: np.ndarray) -> np.ndarray | None:
+    """None when every weight is the same: the booster then bins on plain quantiles, many times faster."""
+    return None if np.all(weights == weights[0]) else weights
 
 
 def _booster(categorical: np.ndarray, rounds: int) -> HistGradientBoostingRegressor:
@@ -156,19 +159,28 @@ def _booster(categorical: np.ndarray, rounds: int) -> HistGradientBoostingRegres
     )
 
 
-def _cross_validated_deviance(
-    inputs: np.ndarray, target: np.ndarray, weights: np.ndarray, categorical: np.ndarray, rounds: int
-) -> float:
-    """Mean (weighted) Poisson deviance of a booster with `rounds` rounds on held-out folds of the holdout."""
-    deviances = []
+def _rounds_by_cross_validation(
+    inputs: np.ndarray, target: np.ndarray, weights: np.ndarray, categorical: np.ndarray
+) -> int:
+    """The candidate number of rounds with the least mean (weighted) Poisson deviance on held-out folds.
+
+    One booster of the most rounds per fold, read at every candidate through its staged
+    predictions: without early stopping, its first n rounds are the booster of n rounds.
+    """
+    deviances: dict[int, list[float]] = {rounds: [] for rounds in BOOSTING_ROUNDS}
     for fit_rows, test_rows in KFold(FOLDS, shuffle=True, random_state=SEED).split(inputs):
-        booster = _booster(categorical, rounds)
-        model = booster.fit(inputs[fit_rows], target[fit_rows], sample_weight=weights[fit_rows])
-        predicted = np.clip(model.predict(inputs[test_rows]), 1e-9, None)
-        deviances.append(
-            mean_poisson_deviance(target[test_rows], predicted, sample_weight=weights[test_rows])
+        booster = _booster(categorical, max(BOOSTING_ROUNDS))
+        model = booster.fit(
+            inputs[fit_rows], target[fit_rows], sample_weight=_booster_weights(weights[fit_rows])
         )
-    return float(np.mean(deviances))
+        for done, predicted in enumerate(model.staged_predict(inputs[test_rows]), start=1):
+            if done in deviances:
+                deviances[done].append(
+                    mean_poisson_deviance(
+                        target[test_rows], np.clip(predicted, 1e-9, None), sample_weight=weights[test_rows]
+                    )
+                )
+    return min(BOOSTING_ROUNDS, key=lambda rounds: float(np.mean(deviances[rounds])))
 
 
 def _categories(frame: pd.DataFrame, schema: ServingSchema) -> pd.DataFrame:
