@@ -123,9 +123,7 @@ class Settings(BaseSettings):
     lambda_reserved_concurrency: int | None = Field(
         None, ge=1, description="Reserved concurrency of the function."
     )
-    lambda_provisioned_concurrency: int | None = Field(
-        None, ge=0, description="Provisioned concurrency of `live`; 0 removes it, unset leaves it."
-    )
+    lambda_provisioned_concurrency: int | None = Field(None, ge=0)  # of `live`; 0 removes it
     firehose_stream: str | None = None  # the stream the function sends its records to
     firehose_buffer_mib: int = Field(64, ge=1, le=128)  # Firehose's buffer size (MiB)
     firehose_buffer_seconds: int = Field(300, ge=0, le=900)  # Firehose's buffer interval
