@@ -8,7 +8,9 @@ delivery is followed with `firehose_layout="default"`, whose keys moto writes as
 
 from __future__ import annotations
 
+import gzip
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -164,5 +166,23 @@ def test_the_functions_records_reach_the_monitor(deploy: Any, ames_bundle: Path)
     assert logs.stats.rows == 30  # smoke tests left out
     assert set(logs.frame["request_id"]) == {"fh-0", "fh-10", "fh-20"}
     assert (logs.stats.bad_lines, logs.stats.bad_objects) == (0, 0)
+
+    # a GZIP delivery with a bad line and a corrupt one, in the same partition on S3
+    folder = keys[0].rsplit("/", 1)[0]
+    good = [
+        json.dumps({**json.loads(line), "request_id": "fh-gz"}).encode()
+        for line in _records(s3, config, keys[0])
+    ]
+    body = gzip.compress(b"\n".join([good[0], b'{"request_id": "fh-bad", "ro', *good[1:]]) + b"\n")
+    name = f"{config.firehose_stream}-1-2026-12-03-10-00-00-{uuid.uuid4()}"
+    s3.put_object(Bucket=config.bucket, Key=f"{folder}/{name}.gz", Body=body)
+    s3.put_object(Bucket=config.bucket, Key=f"{folder}/{name[:-4]}beef.gz", Body=body[:-20])
+    logs = reader.read(Window.last(1))
+    assert logs.stats.rows == 30 + len(good)
+    assert (logs.stats.bad_lines, logs.stats.bad_objects) == (1, 1)
     hour = logs.frame["timestamp"].min().to_pydatetime().replace(minute=0, second=0, microsecond=0)
-    assert reader.read(Window(hour, hour + timedelta(hours=2))).stats.rows == 30  # the same, hour-aligned
+    assert reader.read(Window(hour, hour + timedelta(hours=2))).stats.rows == 30 + len(good)
+
+
+def _records(s3: Any, config: AwsConfig, key: str) -> list[bytes]:
+    return s3.get_object(Bucket=config.bucket, Key=key)["Body"].read().splitlines()
