@@ -41,6 +41,16 @@ class Arns:
         return f"arn:{self.partition}:iam::{self.account_id}:role/{self.config.role_name}"
 
     @property
+    def firehose_role(self) -> str:
+        """The role Firehose assumes to deliver the prediction records."""
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{self.config.firehose_role_name}"
+
+    @property
+    def delivery_stream(self) -> str:
+        """The configured Firehose delivery stream."""
+        return self._regional("firehose", f"deliverystream/{self.config.firehose_stream}")
+
+    @property
     def boundary(self) -> str:
         """The permissions boundary policy of the execution role."""
         return f"arn:{self.partition}:iam::{self.account_id}:policy/{self.config.boundary_name}"

@@ -25,6 +25,7 @@ PROJECT_TAG_KEY = "loopml:function"
 
 ApiAuth = Literal["iam", "jwt", "none"]
 Tracing = Literal["Active", "PassThrough"]
+FirehoseLayout = Literal["partitioned", "default"]
 
 
 def _default(setting: str) -> Any:
@@ -41,6 +42,9 @@ FROM_SETTINGS = {
     "alarm_p99_latency_ms": "alarm_p99_latency_ms",
     "alarm_topic_arn": "alarm_topic_arn",
     "firehose_stream": "firehose_stream",
+    "firehose_buffer_mib": "firehose_buffer_mib",
+    "firehose_buffer_seconds": "firehose_buffer_seconds",
+    "firehose_layout": "firehose_layout",
     "api_auth": "api_auth",
     "page_auth": "api_page_auth",
     "jwt_issuer": "api_jwt_issuer",
@@ -88,6 +92,9 @@ class AwsConfig:
     alarm_p99_latency_ms: float = _default("alarm_p99_latency_ms")
     alarm_topic_arn: str | None = _default("alarm_topic_arn")
     firehose_stream: str | None = _default("firehose_stream")
+    firehose_buffer_mib: int = _default("firehose_buffer_mib")
+    firehose_buffer_seconds: int = _default("firehose_buffer_seconds")
+    firehose_layout: FirehoseLayout = _default("firehose_layout")  # noqa: RUF009 - an immutable setting default
     log_retention_days: int = 30
     api_auth: ApiAuth = _default("api_auth")  # noqa: RUF009 - an immutable setting default
     # The page's route (`GET /`); None: as `api_auth`.
@@ -123,6 +130,10 @@ class AwsConfig:
             problems.append("api_auth jwt needs jwt_issuer and jwt_audience (the identity provider's)")
         if bool(self.subnet_ids) != bool(self.security_group_ids):
             problems.append("a VPC needs both subnet_ids and security_group_ids")
+        if not 1 <= self.firehose_buffer_mib <= 128:  # noqa: PLR2004 - Firehose's limits
+            problems.append(f"firehose_buffer_mib must be 1-128 (MiB), got {self.firehose_buffer_mib}")
+        if not 0 <= self.firehose_buffer_seconds <= 900:  # noqa: PLR2004 - Firehose's limits
+            problems.append(f"firehose_buffer_seconds must be 0-900, got {self.firehose_buffer_seconds}")
         provisioned, reserved = self.provisioned_concurrency, self.reserved_concurrency
         if provisioned is not None and reserved is not None and provisioned > reserved:
             problems.append("provisioned_concurrency cannot exceed reserved_concurrency")
@@ -165,6 +176,11 @@ class AwsConfig:
     def boundary_name(self) -> str:
         """The managed policy that caps what the execution role may ever be allowed."""
         return f"{self.function_name}-boundary"
+
+    @property
+    def firehose_role_name(self) -> str:
+        """The role Firehose assumes to deliver the stream's records to the bucket."""
+        return f"{self.function_name}-firehose"
 
     @property
     def project_tags(self) -> dict[str, str]:
@@ -226,6 +242,7 @@ class AwsClients:
     lambda_: Any
     apigw: Any
     cloudwatch: Any
+    firehose: Any
     sleep: Callable[[float], None] = time.sleep
     changes: list[str] = field(default_factory=list)
     _account_id: str | None = None
@@ -249,6 +266,7 @@ class AwsClients:
             client("lambda"),
             client("apigatewayv2"),
             client("cloudwatch"),
+            client("firehose"),
             sleep,
         )
 

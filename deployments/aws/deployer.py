@@ -20,6 +20,7 @@ from deployments.aws.bucket import ensure_bucket, upload
 from deployments.aws.concurrency import ensure_concurrency
 from deployments.aws.config import ArtifactRecord, AwsClients, AwsConfig, DeployError
 from deployments.aws.execution_policies import boundary_policy
+from deployments.aws.firehose import ensure_delivery_role, ensure_delivery_stream
 from deployments.aws.http_api import api_endpoint, ensure_api, find_api
 from deployments.aws.iam import ensure_log_group, ensure_role
 from deployments.aws.invoke import Invoker, lambda_invoker
@@ -152,6 +153,9 @@ class AwsDeployer:
             ensure_log_group(aws, config.access_log_group)
         with self._stage("ensuring the execution role"):
             role_arn = ensure_role(aws, variables)
+        if config.firehose_stream:
+            with self._stage("ensuring the Firehose delivery stream"):
+                ensure_delivery_stream(aws, self.model_name, ensure_delivery_role(aws))
         with self._stage("ensuring the alarms"):
             judges = [spec.name for spec in alarms.ensure_alarms(aws, self.model_name) if spec.judges_canary]
         with self._stage("uploading artifacts"):

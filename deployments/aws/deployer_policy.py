@@ -25,6 +25,7 @@ def deployer_policy(
         *_identity(arns),
         *_function(arns),
         *_http_api(arns, api_id),
+        *_firehose(arns),
         statement(
             "EnsureAndReadTheFunctionsAlarms",
             ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms"],
@@ -232,5 +233,60 @@ def _http_api(arns: Arns, api_id: str | None) -> list[dict[str, Any]]:
             ["apigateway:DELETE"],
             arns.apis(f"{api}/cors"),
             condition=own,
+        ),
+    ]
+
+
+def _firehose(arns: Arns) -> list[dict[str, Any]]:
+    """With a stream: create and update it, and its delivery role under the same boundary."""
+    if not arns.config.firehose_stream:
+        return []
+    return [
+        statement(
+            "EnsureTheDeliveryStreamOfThePredictionRecords",
+            [
+                "firehose:CreateDeliveryStream",
+                "firehose:DescribeDeliveryStream",
+                "firehose:UpdateDestination",
+                "firehose:TagDeliveryStream",
+            ],
+            arns.delivery_stream,
+        ),
+        statement(
+            "ReadTheFirehoseDeliveryRoleAndItsInlinePolicy",
+            ["iam:GetRole", "iam:GetRolePolicy"],
+            arns.firehose_role,
+        ),
+        statement(
+            "CreateAndChangeTheFirehoseDeliveryRoleOnlyUnderTheBoundary",
+            [
+                "iam:CreateRole",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+            ],
+            arns.firehose_role,
+            condition={"ArnEquals": {"iam:PermissionsBoundary": arns.boundary}},
+        ),
+        statement(
+            "TagTheFirehoseDeliveryRoleOnlyWithTheProjectTag",
+            ["iam:TagRole"],
+            arns.firehose_role,
+            condition={
+                "StringEquals": {f"aws:RequestTag/{PROJECT_TAG_KEY}": arns.config.function_name},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [PROJECT_TAG_KEY]},
+            },
+        ),
+        statement(
+            "NeverTakeTheBoundaryOffTheFirehoseDeliveryRole",
+            ["iam:DeleteRolePermissionsBoundary"],
+            arns.firehose_role,
+            effect="Deny",
+        ),
+        statement(
+            "PassTheDeliveryRoleToFirehoseOnly",
+            ["iam:PassRole"],
+            arns.firehose_role,
+            condition={"StringEquals": {"iam:PassedToService": "firehose.amazonaws.com"}},
         ),
     ]

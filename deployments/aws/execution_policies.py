@@ -9,10 +9,12 @@ never change: whatever inline policy the role is later given, it can do no more 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from deployments.aws.arns import Arns, document, statement
 from deployments.aws.config import AwsConfig
+from deployments.aws.firehose_policies import delivery_statements
 from deployments.aws.policies import storage_location
 from deployments.lambda_handler.contract import PREDICTIONS_PREFIX
 
@@ -41,7 +43,7 @@ def execution_policy(
         statement(
             "WritePredictionLogsToFirehose",
             ["firehose:PutRecordBatch"],
-            f"arn:{partition}:firehose:{config.region}:{account_id}:deliverystream/{stream}",
+            Arns(replace(config, firehose_stream=stream), partition, account_id).delivery_stream,
         )
         if stream
         else None,
@@ -102,8 +104,14 @@ def _network_interfaces(arns: Arns) -> list[dict[str, Any] | None]:
 def boundary_policy(
     config: AwsConfig, partition: str, account_id: str, environment: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The execution role's permissions boundary: no more than the function needs, as rendered today."""
-    return execution_policy(config, partition, account_id, environment)
+    """The permissions boundary of the execution role and the Firehose delivery role (with a stream).
+
+    No more than the function needs, as rendered today, and what Firehose needs to deliver.
+    """
+    policy = execution_policy(config, partition, account_id, environment)
+    if config.firehose_stream:
+        policy["Statement"] += [item for item in delivery_statements(config, partition) if item]
+    return policy
 
 
 def trust_policy(account_id: str) -> dict[str, Any]:

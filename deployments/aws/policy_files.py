@@ -19,6 +19,7 @@ from deployments.aws.bucket import bucket_policy
 from deployments.aws.config import AwsConfig
 from deployments.aws.deployer_policy import deployer_policy
 from deployments.aws.execution_policies import boundary_policy, execution_policy, trust_policy
+from deployments.aws.firehose_policies import delivery_policy, delivery_trust_policy
 from deployments.aws.policies import github_trust_policy
 
 IAM_DIR = Path(__file__).resolve().parent.parent / "iam"
@@ -60,6 +61,8 @@ def documents() -> dict[str, dict[str, Any]]:
         "lambda-permissions-boundary.json": boundary_policy(config, PARTITION, ACCOUNT, ENVIRONMENT),
         "lambda-trust-policy.json": trust_policy(ACCOUNT),
         "bucket-policy.json": bucket_policy(config, PARTITION),
+        "firehose-delivery-policy.json": delivery_policy(config, PARTITION),
+        "firehose-trust-policy.json": delivery_trust_policy(ACCOUNT),
         "github-oidc-trust-policy.json": github_trust_policy(
             PARTITION, ACCOUNT, "${Repository}", "${Environment}"
         ),

@@ -13,13 +13,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from monitoring.logs.firehose_objects import firehose_listing, read_firehose
 from monitoring.logs.reader import LogReader, compacted_object
 from monitoring.logs.window import HOUR
 from tasks.core.storage import filesystem
 
-DEFAULT_GRACE = timedelta(minutes=15)  # well above the function timeout: no late writes after it
+# Above the function timeout and Firehose's longest buffer interval (900 s): no late writes after it.
+DEFAULT_GRACE = timedelta(minutes=30)
 
 
 class CompactionError(RuntimeError):
@@ -52,12 +55,21 @@ def compact_hour(
     if fs.exists(path):
         return None
     listing = reader.raw_listing(hour)  # links and other odd entries are counted, never read
-    keys = listing.files
+    delivered = firehose_listing(reader, hour)  # kept whole: rows are placed by time when read
+    keys = listing.files + delivered.files
     if not keys:
         return None
-    table, stats = reader.read_keys(keys)
-    bad_objects = stats.bad_objects + len(listing.set_aside)
-    metadata = {"bad_lines": stats.bad_lines, "bad_objects": bad_objects, "objects": len(keys)}
+    table, stats = reader.read_keys(listing.files)
+    firehose_table, firehose_stats = read_firehose(reader, delivered.files)
+    table = pa.concat_tables([table, firehose_table], promote_options="default")
+    stats.merge(firehose_stats)
+    bad_objects = stats.bad_objects + len(listing.set_aside) + len(delivered.set_aside)
+    metadata = {
+        "bad_lines": stats.bad_lines,
+        "bad_objects": bad_objects,
+        "objects": len(keys),
+        "firehose_objects": len(delivered.files),
+    }
     table = table.replace_schema_metadata({b"loopml": json.dumps(metadata).encode()})
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")

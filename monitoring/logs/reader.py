@@ -35,6 +35,7 @@ from deployments.lambda_handler.contract import (
     compacted_key,
     hour_partition,
 )
+from monitoring.logs.firehose_objects import neighbour_hours, read_neighbour, read_partition
 from monitoring.logs.listing import Listing, list_partition
 from monitoring.logs.log_tables import (
     batch_rows,
@@ -289,15 +290,16 @@ class LogReader:
         kept: pa.Table | None = None
         compacted, set_aside = self.compacted_hours(window)
         stats.add_bad_objects(set_aside)
-        for hour in window.hours():
+        hours = window.hours()
+        for hour in [*hours, *neighbour_hours(window)]:  # deliveries beside it may hold its records
             table = self._read_compacted(compacted[hour], stats) if hour in compacted else None
-            if table is None:
+            if hour not in hours:
+                table = read_neighbour(self, hour, stats)
+            elif table is None:
                 table = self._read_raw(hour, stats)
             else:
                 stats.compacted_hours += 1
-            table = with_valid_times(table, stats)
-            if not window.covers_whole(hour):
-                table = within(table, window)
+            table = within(with_valid_times(table, stats), window)  # each row by its own time
             table = drop_smoke_tests(table)
             batch = batch_rows(table)
             stats.batch_rows += int(pc.sum(batch).as_py() or 0)
@@ -319,7 +321,8 @@ class LogReader:
         stats.add_bad_objects([BadLine(path, 0, reason, "") for path, reason in listing.set_aside])
         table, hour_stats = self.read_keys(listing.files)
         stats.merge(hour_stats)
-        return table
+        delivered = read_partition(self, hour, stats)  # Firehose objects of the hour, both layouts
+        return pa.concat_tables([table, delivered], promote_options="default")
 
     def _read_compacted(self, path: str, stats: ReadStats) -> pa.Table | None:
         """A compacted hour's rows; None (the raw hour is read instead) when the copy is unusable."""

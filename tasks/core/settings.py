@@ -123,10 +123,11 @@ class Settings(BaseSettings):
     lambda_reserved_concurrency: int | None = Field(
         None, ge=1, description="Reserved concurrency of the function."
     )
-    lambda_provisioned_concurrency: int | None = Field(
-        None, ge=0, description="Provisioned concurrency of `live`; 0 removes it, unset leaves it."
-    )
-    firehose_stream: str | None = None
+    lambda_provisioned_concurrency: int | None = Field(None, ge=0)  # of `live`; 0 removes it
+    firehose_stream: str | None = None  # the stream the function sends its records to
+    firehose_buffer_mib: int = Field(64, ge=1, le=128)  # Firehose's buffer size (MiB)
+    firehose_buffer_seconds: int = Field(300, ge=0, le=900)  # Firehose's buffer interval
+    firehose_layout: Literal["partitioned", "default"] = "partitioned"  # dt=/hour= or YYYY/MM/DD/HH
     missing_fields: Literal["impute", "reject"] = Field(
         "impute", description="The function imputes fields left out of a request, or refuses them."
     )
