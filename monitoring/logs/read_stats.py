@@ -57,4 +57,7 @@ class ReadStats:
         self.objects += part.objects
         self.bad_objects += part.bad_objects
         self.bad_lines += part.bad_lines
+        self.compacted_hours += part.compacted_hours
+        self.rows_before_sampling += part.rows_before_sampling
+        self.batch_rows += part.batch_rows
         self.keep_samples(part.samples)

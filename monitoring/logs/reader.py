@@ -14,6 +14,7 @@ window always gives the same sample, whatever order the objects arrive in.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -284,35 +285,52 @@ class LogReader:
         table = pa.concat_tables(tables) if tables else self._flatten(self.arrow_schema.empty_table())
         return table, total
 
+    def partitions(
+        self, window: Window, stats: ReadStats, skip: Collection[datetime] = ()
+    ) -> Iterator[tuple[datetime, pa.Table, ReadStats]]:
+        """Each hour partition's valid rows that lie in the window, in time order, and what its read saw.
+
+        The partitions are the window's hours and the hours beside it (Firehose places an object
+        by its oldest record, so a delivery beside the window may hold some of its records);
+        each row is kept by its own time. Partitions in `skip` are not read. Entries of the
+        compacted listing set aside go to `stats`.
+        """
+        compacted, set_aside = self.compacted_hours(window)
+        stats.add_bad_objects(set_aside)
+        hours = window.hours()
+        for hour in sorted({*hours, *neighbour_hours(window)} - set(skip)):
+            part = ReadStats()
+            table = self._read_compacted(compacted[hour], part) if hour in compacted else None
+            if hour not in hours:
+                table = read_neighbour(self, hour, part)
+            elif table is None:
+                table = self._read_raw(hour, part)
+            else:
+                part.compacted_hours += 1
+            table = within(with_valid_times(table, part), window)  # each row by its own time
+            table = drop_smoke_tests(table)
+            batch = batch_rows(table)
+            part.batch_rows += int(pc.sum(batch).as_py() or 0)
+            if not self.include_batch:
+                table = table.filter(pc.invert(batch))
+            part.rows_before_sampling += table.num_rows
+            yield hour, table, part
+
+    def empty_table(self) -> pa.Table:
+        """A table of no rows with the columns of a read."""
+        return with_valid_times(self._flatten(self.arrow_schema.empty_table()), ReadStats())
+
     def read(self, window: Window) -> PredictionLogs:
         """Every valid row logged in the window (capped), plus what was set aside."""
         stats = ReadStats()
         kept: pa.Table | None = None
-        compacted, set_aside = self.compacted_hours(window)
-        stats.add_bad_objects(set_aside)
-        hours = window.hours()
-        for hour in [*hours, *neighbour_hours(window)]:  # deliveries beside it may hold its records
-            table = self._read_compacted(compacted[hour], stats) if hour in compacted else None
-            if hour not in hours:
-                table = read_neighbour(self, hour, stats)
-            elif table is None:
-                table = self._read_raw(hour, stats)
-            else:
-                stats.compacted_hours += 1
-            table = within(with_valid_times(table, stats), window)  # each row by its own time
-            table = drop_smoke_tests(table)
-            batch = batch_rows(table)
-            stats.batch_rows += int(pc.sum(batch).as_py() or 0)
-            if not self.include_batch:
-                table = table.filter(pc.invert(batch))
-            stats.rows_before_sampling += table.num_rows
+        for _, table, part in self.partitions(window, stats):
+            stats.merge(part)
             # older objects and compacted hours may lack newer optional fields (`source`)
             kept = table if kept is None else pa.concat_tables([kept, table], promote_options="default")
             if kept.num_rows > 2 * self.row_cap:
                 kept = self._cap(kept)
-        if kept is None:
-            kept = with_valid_times(self._flatten(self.arrow_schema.empty_table()), stats)
-        kept = self._cap(kept)
+        kept = self._cap(self.empty_table() if kept is None else kept)
         stats.rows = kept.num_rows
         return PredictionLogs(kept, stats)  # in hour, then object-key order: the same on every read
 

@@ -9,13 +9,14 @@ whatever order the hours come in, and it is exactly the window's smallest hashes
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from monitoring.logs.compaction import DEFAULT_GRACE
+from monitoring.logs.firehose_objects import neighbour_hours
 from monitoring.logs.log_tables import smallest_hashes
 from monitoring.logs.read_stats import ReadStats
 from monitoring.logs.reader import LogReader, PredictionLogs
@@ -43,41 +44,74 @@ def _closed(hour: datetime, now: datetime) -> bool:
 def read_window_rows(
     reader: LogReader, window: Window, bins: ReferenceBins, version: str, now: datetime, sample_rows: int
 ) -> WindowRows:
-    """Every row of the window profiled; at most `sample_rows` of them kept whole."""
-    unlimited = LogReader(
-        reader.root, reader.model, reader.schema, row_cap=sys.maxsize, include_batch=reader.include_batch
-    )
+    """Every row of the window profiled; at most `sample_rows` of them kept whole.
+
+    Rows are placed in their hour by their own time, and a partition can hold records of the
+    hours beside it (Firehose), so a partition is read unless it and both its neighbours are
+    stored; an hour is digested once the partition after it has been read.
+    """
     tag = "with-batch" if reader.include_batch else "online"
-    stats, profile = ReadStats(), Profile(bins.fingerprint)
+    stats, result = ReadStats(), WindowRows(pa.table({}), ReadStats())
+    hours = window.hours()
+    folders = {hour: digest_folder(reader.root, reader.model, version, bins, hour, tag) for hour in hours}
+    storable = {hour for hour in hours if window.covers_whole(hour) and _closed(hour, now)}
+    digests = {hour: digest for hour in sorted(storable) if (digest := _stored(folders[hour], bins, result))}
+    result.stored_hours = len(digests)
+    pending: dict[datetime, list[pa.Table]] = {hour: [] for hour in hours if hour not in digests}
+    pending_stats: dict[datetime, ReadStats] = {hour: ReadStats() for hour in pending}
+    needed = {hour + shift for hour in pending for shift in (-HOUR, timedelta(0), HOUR)}
+    skip = [hour for hour in {*hours, *neighbour_hours(window)} if hour not in needed]
+
+    def finish(hour: datetime) -> None:
+        table = _concat(pending.pop(hour)) if pending[hour] else reader.empty_table()
+        digest = digest_rows(table, pending_stats.pop(hour), bins, sample_rows)
+        if hour in storable:
+            store_digest(folders[hour], digest)
+            result.digests_written.append(folders[hour])
+        digests[hour] = digest
+
+    for partition, table, part in reader.partitions(window, stats, skip):
+        # what reading a partition saw is stored with its hour's digest (a stored one holds it already)
+        if partition in pending_stats:
+            pending_stats[partition].merge(part)
+        elif partition not in digests:
+            stats.merge(part)
+        for hour, rows in _by_hour(table):
+            if hour in pending:
+                pending[hour].append(rows)
+        for hour in [hour for hour in pending if hour + HOUR <= partition]:
+            finish(hour)
+    for hour in list(pending):
+        finish(hour)
+    return _assembled(result, [digests[hour] for hour in hours], stats, bins, sample_rows)
+
+
+def _assembled(
+    result: WindowRows, digests: list[HourDigest], stats: ReadStats, bins: ReferenceBins, sample_rows: int
+) -> WindowRows:
+    """The window from its hours' digests: summed profile, merged sample, every row's keys."""
     samples: list[pa.Table] = []
-    keys: list[pa.Table] = []
-    result = WindowRows(pa.table({}), stats)
-    for hour in window.hours():
-        folder = digest_folder(reader.root, reader.model, version, bins, hour, tag)
-        storable = window.covers_whole(hour) and _closed(hour, now)
-        digest = _stored(folder, bins, result) if storable else None
-        if digest is None:
-            part = unlimited.read(Window(max(window.start, hour), min(window.end, hour + HOUR)))
-            digest = digest_rows(part.table, part.stats, bins, sample_rows)
-            if storable:
-                store_digest(folder, digest)
-                result.digests_written.append(folder)
-        else:
-            result.stored_hours += 1
+    result.profile = Profile(bins.fingerprint)
+    for digest in digests:
         stats.merge(digest.stats)
-        stats.compacted_hours += digest.stats.compacted_hours
-        stats.batch_rows += digest.stats.batch_rows
-        profile.add(digest.profile)
+        result.profile.add(digest.profile)
         samples.append(digest.sample)
-        keys.append(digest.keys)
         if sum(table.num_rows for table in samples) > 2 * sample_rows:
             samples = [smallest_hashes(_concat(samples), sample_rows)]
     result.table = smallest_hashes(_concat(samples), sample_rows)
-    result.keys = _concat(keys)
-    result.profile = profile
-    stats.rows = profile.rows
-    stats.rows_before_sampling = profile.rows
+    result.keys = _concat([digest.keys for digest in digests])
+    result.stats = stats
+    stats.rows = stats.rows_before_sampling = result.profile.rows
     return result
+
+
+def _by_hour(table: pa.Table) -> list[tuple[datetime, pa.Table]]:
+    """The table's rows grouped by the hour of their own time."""
+    if table.num_rows == 0:
+        return []
+    hour_of = pc.floor_temporal(table.column("timestamp"), unit="hour")
+    starts = pc.unique(hour_of).to_pylist()
+    return [(start.astimezone(UTC), table.filter(pc.equal(hour_of, start))) for start in starts]
 
 
 def _stored(folder: str, bins: ReferenceBins, result: WindowRows) -> HourDigest | None:
