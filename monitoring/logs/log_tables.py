@@ -73,7 +73,8 @@ def row_hashes(table: pa.Table) -> np.ndarray:
         + ":"
         + pd.Series(table.column("row").to_numpy()).astype(str)
     )
-    return pd.util.hash_array(keys.to_numpy(dtype=object))
+    hashes: np.ndarray = pd.util.hash_array(keys.to_numpy(dtype=object))
+    return hashes
 
 
 def smallest_hashes(table: pa.Table, rows: int) -> pa.Table:

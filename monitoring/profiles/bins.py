@@ -42,8 +42,9 @@ class ReferenceBins:
 
 def numbers(column: pd.Series) -> np.ndarray:
     """A column as finite floats (text, missing and non-finite values dropped)."""
-    values = pd.to_numeric(column, errors="coerce").to_numpy("float64")
-    return values[np.isfinite(values)]
+    values: np.ndarray = pd.to_numeric(column, errors="coerce").to_numpy("float64")
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
 
 
 def categories(column: pd.Series) -> pd.Series:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from deployments.lambda_handler.contract import ServingSchema
 from monitoring.quality.domain import domain_shift
@@ -62,7 +62,7 @@ class Assessment:
         return not self.reasons
 
 
-@threadpool_limits.wrap(limits=1)
+@threadpool_limits.wrap(limits=1)  # type: ignore[untyped-decorator]
 def assess_estimate(
     schema: ServingSchema,
     reference: pd.DataFrame,
