@@ -20,18 +20,37 @@ import re
 import zlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.spec import AbstractFileSystem
 
 from deployments.lambda_handler.contract import PREDICTIONS_PREFIX, compacted_key, hour_partition
 from monitoring.logs.listing import Listing, list_partition
 from monitoring.logs.read_stats import BadLine, ReadStats
 from monitoring.logs.window import HOUR, Window
 
-if TYPE_CHECKING:
-    from monitoring.logs.reader import LogReader
+
+class LogReader(Protocol):
+    """What these functions use of `monitoring.logs.reader.LogReader` (which imports this module)."""
+
+    fs: AbstractFileSystem
+    root_path: str
+    model: str
+
+    def fetch(self, keys: list[str]) -> dict[str, bytes | Exception]:
+        """Fetch objects; failures come back as exceptions."""
+
+    def parse_objects(self, blobs: dict[str, bytes | Exception]) -> tuple[pa.Table, ReadStats]:
+        """Parse fetched objects into one flat table."""
+
+    def read_keys(self, keys: list[str]) -> tuple[pa.Table, ReadStats]:
+        """Fetch and parse a list of objects."""
+
+    def _read_compacted(self, path: str, stats: ReadStats) -> pa.Table | None:
+        """A compacted hour's rows, or None when unusable."""
+
 
 NAME = re.compile(
     r"^.+-\d+-\d{4}(?:-\d{2}){5}-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(?:\.gz)?$"

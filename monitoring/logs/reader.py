@@ -288,12 +288,10 @@ class LogReader:
     def partitions(
         self, window: Window, stats: ReadStats, skip: Collection[datetime] = ()
     ) -> Iterator[tuple[datetime, pa.Table, ReadStats]]:
-        """Each hour partition's valid rows that lie in the window, in time order, and what its read saw.
+        """Each partition's valid rows in the window, in time order, and what its read saw.
 
-        The partitions are the window's hours and the hours beside it (Firehose places an object
-        by its oldest record, so a delivery beside the window may hold some of its records);
-        each row is kept by its own time. Partitions in `skip` are not read. Entries of the
-        compacted listing set aside go to `stats`.
+        The window's hours and those beside it (a Firehose delivery beside the window may hold
+        some of its records); rows are kept by their own time; `skip` partitions are not read.
         """
         compacted, set_aside = self.compacted_hours(window)
         stats.add_bad_objects(set_aside)

@@ -63,7 +63,8 @@ def read_window_rows(
     skip = [hour for hour in {*hours, *neighbour_hours(window)} if hour not in needed]
 
     def finish(hour: datetime) -> None:
-        table = _concat(pending.pop(hour)) if pending[hour] else reader.empty_table()
+        parts = pending.pop(hour)
+        table = _concat(parts) if parts else reader.empty_table()
         digest = digest_rows(table, pending_stats.pop(hour), bins, sample_rows)
         if hour in storable:
             store_digest(folders[hour], digest)
