@@ -7,7 +7,6 @@ stream it cannot manage (another source or destination, another bucket) stops an
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,7 +19,7 @@ from deployments.aws.firehose_policies import (
     delivery_trust_policy,
     error_prefix,
 )
-from deployments.aws.policies import as_document
+from deployments.aws.iam import BoundedRole, ensure_bounded_role
 
 ACTIVE_POLLS = 60  # a new stream is CREATING for a minute or so; records sent before are refused
 ACTIVE_POLL_SECONDS = 5.0
@@ -40,39 +39,18 @@ MANAGED_FIELDS = (
 def ensure_delivery_role(aws: AwsClients) -> str:
     """The delivery role under the deployment's boundary, with its trust and inline policy; its ARN."""
     config = aws.config
-    name, boundary = config.firehose_role_name, boundary_arn(aws)
-    trust = delivery_trust_policy(aws.account_id)
-    try:
-        role = aws.iam.get_role(RoleName=name)["Role"]
-    except ClientError as error:
-        if not missing(error, "NoSuchEntity"):
-            raise
-        role = aws.iam.create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(trust),
-            Description=f"Firehose delivery role of the {config.function_name} prediction records",
-            PermissionsBoundary=boundary,
-            Tags=[{"Key": key, "Value": value} for key, value in config.project_tags.items()],
-        )["Role"]
-        aws.changed(f"role {name}")
-    else:
-        if (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn") != boundary:
-            aws.iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=boundary)
-            aws.changed(f"permissions boundary of {name}")
-        if as_document(role.get("AssumeRolePolicyDocument")) != trust:
-            aws.iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
-            aws.changed(f"trust policy of {name}")
-    policy, policy_name = delivery_policy(config, aws.partition), f"{name}-delivery"
-    try:
-        current = aws.iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
-    except ClientError as error:
-        if not missing(error, "NoSuchEntity"):
-            raise
-        current = None
-    if as_document(current) != policy:
-        aws.iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
-        aws.changed(f"inline policy {policy_name}")
-    return str(role["Arn"])
+    return ensure_bounded_role(
+        aws,
+        BoundedRole(
+            name=config.firehose_role_name,
+            description=f"Firehose delivery role of the {config.function_name} prediction records",
+            boundary=boundary_arn(aws),
+            trust=delivery_trust_policy(aws.account_id),
+            policy_name=f"{config.firehose_role_name}-delivery",
+            policy=delivery_policy(config, aws.partition),
+            tags=config.project_tags,
+        ),
+    )
 
 
 def destination(aws: AwsClients, model_name: str, role_arn: str) -> dict[str, Any]:

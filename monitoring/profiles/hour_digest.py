@@ -68,7 +68,7 @@ def store_digest(folder: str, digest: HourDigest) -> None:
     write_bytes(join_url(folder, SAMPLE), _parquet(digest.sample))
     write_bytes(join_url(folder, KEYS), _parquet(digest.keys))
     stats = asdict(digest.stats)
-    body = {"profile": json.loads(digest.profile.to_json()), "stats": stats}
+    body = {"profile": digest.profile.to_dict(), "stats": stats}
     write_bytes(join_url(folder, PROFILE), json.dumps(body, separators=(",", ":")).encode())
 
 
@@ -79,7 +79,7 @@ def load_digest(folder: str, bins: ReferenceBins) -> HourDigest | None:
     if not fs.exists(marker):
         return None
     body = json.loads(fs.cat_file(marker))
-    profile = Profile.from_json(json.dumps(body["profile"]).encode())
+    profile = Profile.from_dict(body["profile"])
     if profile.fingerprint != bins.fingerprint:
         msg = f"digest of bins {profile.fingerprint}, not {bins.fingerprint}"
         raise ValueError(msg)

@@ -94,7 +94,11 @@ class Profile:
 
     def to_json(self) -> bytes:
         """The profile as JSON (bins as lists)."""
-        body: dict[str, Any] = {
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as plain JSON values."""
+        return {
             "fingerprint": self.fingerprint,
             "rows": self.rows,
             "numeric": {
@@ -112,12 +116,15 @@ class Profile:
                 for name, part in self.categorical.items()
             },
         }
-        return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, payload: bytes) -> Profile:
         """Read `to_json`'s form back; KeyError, TypeError or ValueError when it is not one."""
-        body = json.loads(payload)
+        return cls.from_dict(json.loads(payload))
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Profile:
+        """The profile from `to_json`'s form already parsed."""
         numeric = {
             name: NumericProfile(
                 np.asarray(part["counts"], dtype="int64"),

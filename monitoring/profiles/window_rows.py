@@ -31,6 +31,7 @@ class WindowRows(PredictionLogs):
     """The window's sample (`table`), the profile and key columns of every row, and the read stats."""
 
     profile: Profile | None = None
+    bins: ReferenceBins | None = None  # what the profile counted against
     keys: pa.Table | None = None
     stored_hours: int = 0  # hours taken from stored digests, not read again
     digests_written: list[str] = field(default_factory=list)
@@ -92,7 +93,7 @@ def _assembled(
 ) -> WindowRows:
     """The window from its hours' digests: summed profile, merged sample, every row's keys."""
     samples: list[pa.Table] = []
-    result.profile = Profile(bins.fingerprint)
+    result.profile, result.bins = Profile(bins.fingerprint), bins
     for digest in digests:
         stats.merge(digest.stats)
         result.profile.add(digest.profile)

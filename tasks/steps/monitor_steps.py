@@ -229,7 +229,7 @@ def build_reports(
     quality: QualityFigures,
 ) -> tuple[DriftFigures | None, Snapshot | None, str | None, str | None]:
     """Drift figures over every row, and Evidently's HTML report(s) of the sample under `reports/<model>/`."""
-    if rows.sample.empty or logs.profile is None:
+    if rows.sample.empty or logs.profile is None or logs.bins is None:
         return None, None, None, None
     thresholds = DriftThresholds(
         numeric=settings.drift_numeric_threshold,
@@ -237,9 +237,8 @@ def build_reports(
         drift=settings.drift_threshold,
         measure=settings.drift_measure,
     )
-    bins = reference_bins(context.reference, context.schema)
     figures = window_drift(
-        logs.profile, bins, context.schema, thresholds, context.importance, len(context.reference)
+        logs.profile, logs.bins, context.schema, thresholds, context.importance, len(context.reference)
     )
     subject = ReportSubject(context.model_name, context.version, window)
     snapshot, figures = build_drift_report(
