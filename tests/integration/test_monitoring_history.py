@@ -143,7 +143,7 @@ def test_monitor_value_is_one_metric_whatever_its_value(snapshots: list[Snapshot
     ]
     assert {json.dumps(c, sort_keys=True) for c in stored} == {
         json.dumps({"type": "evidently:metric_v2:MonitorValue", "name": name}, sort_keys=True)
-        for name in ("estimated_rmse", "live_rmse")
+        for name in ("estimated_rmse", "live_rmse", "domain_classifier_auc")
     }
 
 
