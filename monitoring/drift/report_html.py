@@ -6,10 +6,16 @@ the page's own code when someone opens the report. This writes the same page fro
 Evidently's own template with the data left out (`embed_data=False`) and adds the data block
 with `<`, `>` and `&` written as JSON escapes (`\u003c`, ...): the same values for the page's
 script, no markup for the browser's parser.
+
+A page is stored gzip-compressed (`<window>.html.gz`): Evidently's page carries its 3.5 MB
+script and every column's charts whatever the sample, about 7 MB for Ames, and compresses
+to a fifth of that. S3 serves it with `Content-Encoding: gzip` and the report server does
+the same, so a browser opens it as the HTML page it is.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from typing import Any
@@ -21,7 +27,10 @@ from evidently.legacy.renderers.html_widgets import group_widget
 from evidently.legacy.utils import NumpyEncoder
 from evidently.legacy.utils.dashboard import TemplateParams, dashboard_info_to_json, file_html_template
 
-from tasks.core.storage import write_bytes
+from tasks.core.storage import read_bytes, write_bytes
+
+REPORT_SUFFIX = ".html.gz"
+GZIP_MAGIC = b"\x1f\x8b"
 
 _NO_DATA = "<!-- no embedded data -->"  # where Evidently's template puts the data when it embeds it
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
@@ -69,5 +78,12 @@ def report_html(snapshot: Snapshot) -> str:
 
 
 def save_html(snapshot: Snapshot, url: str) -> str:
-    """Write the report's page to `url` (a file or S3 URL) and return the URL."""
-    return write_bytes(url, report_html(snapshot).encode("utf-8"))
+    """Write the report's page, gzip-compressed, to `url` (a file or S3 URL) and return the URL."""
+    page = gzip.compress(report_html(snapshot).encode("utf-8"), mtime=0)
+    return write_bytes(url, page, ContentType="text/html; charset=utf-8", ContentEncoding="gzip")
+
+
+def read_html(url: str) -> str:
+    """A stored report's page as text, compressed or not (reports written before compression)."""
+    payload = read_bytes(url)
+    return (gzip.decompress(payload) if payload.startswith(GZIP_MAGIC) else payload).decode("utf-8")

@@ -22,7 +22,7 @@ from monitoring.labels.label_rules import LabelRules, count_reasons, refusal_rea
 from monitoring.logs.listing import list_partition
 from monitoring.logs.read_stats import QUARANTINE_SAMPLES, QUARANTINE_TEXT_CHARS, BadLine
 from monitoring.logs.records import INT64_MAX
-from monitoring.logs.window import Window
+from monitoring.logs.window import HOUR, Window
 from tasks.core.storage import filesystem, join_url, to_url, write_bytes
 
 FETCH_OBJECTS = 64
@@ -63,13 +63,18 @@ def _days(window: Window, now: datetime) -> list[datetime]:
 
 
 def label_objects(
-    storage_url: str, model_name: str, window: Window, now: datetime
+    storage_url: str, model_name: str, window: Window, now: datetime, hour_before: bool = False
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """The label objects a window reads, in upload order, and the entries set aside unread."""
+    """The label objects a window reads, in upload order, and the entries set aside unread.
+
+    `hour_before` adds the labels of the hour before the window: a Firehose delivery placed in
+    that hour can hold records of the window's first hour, and their labels are stored there.
+    """
     fs, root = filesystem(storage_url)
     keyed: list[tuple[str, str]] = []  # (upload time and name, path)
     set_aside: dict[str, str] = {}
-    for hour in window.hours():
+    hours = window.hours()
+    for hour in [hours[0] - HOUR, *hours] if hour_before and hours else hours:
         listing = list_partition(fs, root, label_partition(model_name, hour), ".jsonl")
         keyed += [(path.rsplit("/", 1)[-1], path) for path in listing.files]
         set_aside.update(listing.set_aside)
@@ -171,11 +176,12 @@ def read_window_labels(
     """The window's valid labels (later uploads winning) and what was set aside.
 
     With `request_ids` (the window's logged ids) only their labels are kept as objects are read,
-    so memory follows the window, also for older-layout objects that hold a whole upload.
+    so memory follows the window, also for older-layout objects that hold a whole upload; the
+    labels of the hour before the window are read too (see `label_objects`).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     stats = LabelReadStats()
-    keys, set_aside = label_objects(storage_url, model_name, window, now)
+    keys, set_aside = label_objects(storage_url, model_name, window, now, hour_before=request_ids is not None)
     for path, reason in set_aside:
         stats.objects += 1
         stats.add(reason, sample=BadLine(path, 0, reason, ""))

@@ -4,11 +4,15 @@ Only the two key fields are read, so a record counts as logged whatever model ve
 feature set wrote it (a label stays valid across a champion change). The same care as the
 window read applies: links are not followed, a corrupt compacted copy falls back to the raw
 objects, and a line the JSON parser cannot take (nested too deeply, not JSON) is skipped.
+An hour's objects are its per-request objects and the Firehose deliveries in its partition
+(both layouts, GZIP or not); a delivery can hold records of the next hour, so the label read
+of a window also reads the labels of the hour before it.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime
 
 import pyarrow as pa
@@ -16,6 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from monitoring.logs.firehose_objects import CHUNK_OBJECTS as FIREHOSE_CHUNK
+from monitoring.logs.firehose_objects import firehose_listing, pieces
 from monitoring.logs.reader import CHUNK_OBJECTS, LogReader
 from monitoring.logs.records import INT64_MAX
 
@@ -96,4 +102,20 @@ def logged_ids(reader: LogReader, hour: datetime, compacted: str | None) -> pa.T
         _object_ids(reader.fetch(keys[start : start + CHUNK_OBJECTS]))
         for start in range(0, len(keys), CHUNK_OBJECTS)
     ]
+    tables += _delivered_ids(reader, hour)
     return pa.concat_tables(tables) if tables else ID_SCHEMA.empty_table()
+
+
+def _delivered_ids(reader: LogReader, hour: datetime) -> list[pa.Table]:
+    """The ids in the Firehose deliveries of one hour's partition, decompressed piece by piece."""
+    keys = firehose_listing(reader, hour).files
+    tables = []
+    for start in range(0, len(keys), FIREHOSE_CHUNK):
+        for key, blob in reader.fetch(keys[start : start + FIREHOSE_CHUNK]).items():
+            if isinstance(blob, Exception):
+                continue
+            try:
+                tables += [_object_ids({key: piece}) for piece in pieces(blob)]
+            except (OSError, EOFError, zlib.error):  # a corrupt delivery: its readable pieces count
+                continue
+    return tables

@@ -1,9 +1,10 @@
 """Serve local drift reports over HTTP on 127.0.0.1, so links in the Prefect UI open in a browser.
 
 Browsers refuse `file://` links from an `http://` page such as the Prefect UI. The monitor
-links each local report as `<MLOPS_REPORTS_URL>/<model>/<window>.html`; this command serves
-`<storage>/reports/` at that address (reports on S3 are linked with presigned HTTPS URLs
-instead and need no server):
+links each local report as `<MLOPS_REPORTS_URL>/<model>/<window>.html.gz`; this command serves
+`<storage>/reports/` at that address, a compressed page with `Content-Encoding: gzip` so the
+browser shows the page (reports on S3 are linked with presigned HTTPS URLs instead and need
+no server):
 
     python -m monitoring.publish.report_server          # http://127.0.0.1:8765 by default
 """
@@ -15,6 +16,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import os
 import socket
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,6 +70,27 @@ def bind_address(reports_url: str) -> tuple[str, int]:
     return host, parts.port or 80
 
 
+COMPRESSED_PAGE = ".html.gz"
+
+
+class _ReportHandler(SimpleHTTPRequestHandler):
+    """Serves the folder; a compressed page (`.html.gz`) as HTML with `Content-Encoding: gzip`."""
+
+    def _compressed_page(self) -> bool:
+        path = self.translate_path(self.path)
+        return path.endswith(COMPRESSED_PAGE) and Path(path).is_file()
+
+    def guess_type(self, path: str | os.PathLike[str]) -> str:
+        if str(path).endswith(COMPRESSED_PAGE):
+            return "text/html; charset=utf-8"
+        return super().guess_type(path)
+
+    def end_headers(self) -> None:
+        if self.command in {"GET", "HEAD"} and self._compressed_page():
+            self.send_header("Content-Encoding", "gzip")
+        super().end_headers()
+
+
 class _IPv6Server(ThreadingHTTPServer):
     """A threading HTTP server on an IPv6 address (`http://[::1]:8765`)."""
 
@@ -77,7 +100,7 @@ class _IPv6Server(ThreadingHTTPServer):
 def serve(folder: Path, host: str, port: int) -> ThreadingHTTPServer:
     """An HTTP server for a folder (not started)."""
     folder.mkdir(parents=True, exist_ok=True)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    handler = functools.partial(_ReportHandler, directory=str(folder))
     server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
     return server_class((host, port), handler)
 

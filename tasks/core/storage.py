@@ -70,8 +70,18 @@ def write_bytes_once(url: str, payload: bytes) -> bool:
     return True
 
 
-def write_bytes(url: str, payload: bytes) -> str:
-    """Write (or replace) an object; readers never see a partial local file."""
+def read_bytes(url: str) -> bytes:
+    """An object's bytes."""
+    fs, path = filesystem(url)
+    return bytes(fs.cat_file(path))
+
+
+def write_bytes(url: str, payload: bytes, **s3_headers: str) -> str:
+    """Write (or replace) an object; readers never see a partial local file.
+
+    `s3_headers` (`ContentType=`, `ContentEncoding=`) go with the object on S3, where a browser
+    following a presigned link reads them; a local file has none.
+    """
     fs, path = filesystem(url)
     if "file" in fs.protocol:
         parent = path.rsplit("/", 1)[0]
@@ -80,5 +90,5 @@ def write_bytes(url: str, payload: bytes) -> str:
         fs.pipe_file(temporary, payload)
         fs.mv(temporary, path)
     else:
-        fs.pipe_file(path, payload)  # an S3 PUT is atomic already
+        fs.pipe_file(path, payload, **s3_headers)  # an S3 PUT is atomic already
     return url

@@ -16,7 +16,7 @@ from deployments.lambda_handler.contract import (
     ACTUAL,
 )
 from deployments.targets.selection import target_for
-from monitoring.drift.report_html import save_html
+from monitoring.drift.report_html import REPORT_SUFFIX, save_html
 from monitoring.drift.window_drift import window_drift
 from monitoring.drift.window_reports import (
     DriftFigures,
@@ -252,13 +252,13 @@ def build_reports(
         window_figures=figures,
     )
     base = report_base(settings, context.model_name, window)
-    report_url = save_html(snapshot, f"{base}.html")
+    report_url = save_html(snapshot, f"{base}{REPORT_SUFFIX}")
     quality_url = None
     labelled = labelled_by_version(rows.labelled, context.version)
     if len(labelled) >= settings.min_labelled_rows:
         labelled = labelled.iloc[: settings.monitor_row_cap]  # in hour, then key order: a bounded report
         quality_report = build_quality_report(labelled, context.quality_reference, context.schema, subject)
-        quality_url = save_html(quality_report, f"{base}-quality.html")
+        quality_url = save_html(quality_report, f"{base}-quality{REPORT_SUFFIX}")
     get_run_logger().info("Drift report: %s", report_url)
     return figures, snapshot, report_url, quality_url
 

@@ -9,12 +9,14 @@ Prefect server of a command dies with it, also under SIGKILL.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,9 +213,10 @@ def test_the_report_server_listens_only_on_loopback(address: str, tmp_path: Path
 
 
 def test_the_report_server_serves_reports_on_loopback(tmp_path: Path) -> None:
-    report = tmp_path / "home" / "storage" / "reports" / "ames-price" / "window.html"
-    report.parent.mkdir(parents=True)
-    report.write_text("<html>drift</html>", encoding="utf-8")
+    folder = tmp_path / "home" / "storage" / "reports" / "ames-price"
+    folder.mkdir(parents=True)
+    (folder / "old.html").write_text("<html>drift</html>", encoding="utf-8")  # written before compression
+    (folder / "window.html.gz").write_bytes(gzip.compress(b"<html>compressed drift</html>"))
     url = f"http://127.0.0.1:{free_port()}"
     with (tmp_path / "reports.log").open("w") as log:
         process = subprocess.Popen(
@@ -227,13 +230,21 @@ def test_the_report_server_serves_reports_on_loopback(tmp_path: Path) -> None:
 
         def served() -> bool:
             try:
-                with urllib.request.urlopen(f"{url}/ames-price/window.html", timeout=2) as response:
+                with urllib.request.urlopen(f"{url}/ames-price/old.html", timeout=2) as response:
                     return response.read() == b"<html>drift</html>"
             except OSError:
                 assert process.poll() is None, (tmp_path / "reports.log").read_text(encoding="utf-8")
                 return False
 
         wait_until(served, 60, "the report server to serve the report")
+        with urllib.request.urlopen(f"{url}/ames-price/window.html.gz", timeout=5) as response:
+            headers = (response.headers["Content-Type"], response.headers["Content-Encoding"])
+            assert headers == ("text/html; charset=utf-8", "gzip")  # the browser shows the page
+            assert gzip.decompress(response.read()) == b"<html>compressed drift</html>"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{url}/ames-price/missing.html.gz", timeout=5)
+        assert missing.value.code == 404
+        assert missing.value.headers["Content-Encoding"] is None  # a plain error page
     finally:
         stop(process)
 

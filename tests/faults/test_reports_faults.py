@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from flows.monitor import monitor_model
+from monitoring.drift.report_html import read_html
 from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler
 from tests.support.reports import data_texts, page_data
@@ -85,8 +86,7 @@ def test_hostile_categories_are_data_in_both_reports_never_markup(
 
     summary = monitor_model()
     assert summary.rows == 240
-    pages = [Path(url.removeprefix("file://")) for url in (summary.report_url, summary.quality_report_url)]
-    drift_html, quality_html = (page.read_text("utf-8") for page in pages)
+    drift_html, quality_html = (read_html(url) for url in (summary.report_url, summary.quality_report_url))
     for html in (drift_html, quality_html):
         for value in HOSTILE:
             assert value not in html

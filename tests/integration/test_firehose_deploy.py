@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 
 from deployments.aws.config import PROJECT_TAG_KEY, AwsConfig, DeployRefusedError
@@ -25,11 +26,15 @@ from deployments.common.deploy_result import DeploymentResult
 from deployments.lambda_handler.contract import ServingSchema
 from deployments.lambda_package.function_artifact import build_function_zip
 from deployments.lambda_package.function_process import http_event
+from flows.monitor import monitor_model
+from monitoring.drift.report_html import read_html
+from monitoring.labels.commands import upload_labels
 from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
 from tests.support.aws_runner import LocalVersionRunner, small_layer_zip
 from tests.support.moto_server import FAKE_CREDENTIALS, isolated_aws_files
-from tests.support.traffic import instances_from_reference
+from tests.support.traffic import instances_from_reference, reference_traffic
+from tests.support.training import train_champion
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
@@ -43,12 +48,13 @@ def deploy(
 ) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("firehose")
     environment = {"AWS_ENDPOINT_URL": moto_endpoint, **FAKE_CREDENTIALS, **isolated_aws_files(root)}
-    function_zip, layer_zip = build_function_zip(ames_bundle, root / "function.zip"), small_layer_zip(root)
-    example = json.loads((ames_bundle / "schema.json").read_text(encoding="utf-8"))["example"]
+    layer_zip = small_layer_zip(root)
     runners: list[LocalVersionRunner] = []
     session = boto3.Session(region_name=REGION)
 
-    def run(config: AwsConfig) -> tuple[DeploymentResult, LocalVersionRunner]:
+    def run(
+        config: AwsConfig, bundle: Path = ames_bundle, model: str = MODEL
+    ) -> tuple[DeploymentResult, LocalVersionRunner]:
         work_dir = root / f"run-{len(runners)}"
         work_dir.mkdir()
         runner = LocalVersionRunner(
@@ -60,7 +66,9 @@ def deploy(
             environment,
         )
         runners.append(runner)
-        deployer = AwsDeployer(config, session, runner, model_name=MODEL)
+        function_zip = build_function_zip(bundle, work_dir / "function.zip")
+        example = json.loads((bundle / "schema.json").read_text(encoding="utf-8"))["example"]
+        deployer = AwsDeployer(config, session, runner, model_name=model)
         result = deployer.deploy(
             function_zip,
             example,
@@ -186,3 +194,51 @@ def test_the_functions_records_reach_the_monitor(deploy: Any, ames_bundle: Path)
 
 def _records(s3: Any, config: AwsConfig, key: str) -> list[bytes]:
     return s3.get_object(Bucket=config.bucket, Key=key)["Body"].read().splitlines()
+
+
+def test_a_monitor_run_on_s3_counts_the_streams_records(
+    deploy: Any,
+    ames_csv: Path,
+    tracking_uri: str,
+    mlops_env: Path,
+    prefect_api: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole monitor flow, storage on S3: the window's rows are the records Firehose delivered."""
+    model = "ames-firehose"
+    home = mlops_env / "champion"
+    _, bundle = train_champion(home, tracking_uri, ames_csv, model, families=["ridge"])
+    config = _config("flow", firehose_layout="default")
+    _, runner = deploy(config, bundle=bundle, model=model)
+    instances, actuals = reference_traffic(bundle, 150, seed=8, sample="holdout.parquet")
+    ids = []
+    for start in range(0, 150, 30):
+        body = json.dumps({"instances": instances[start : start + 30]})
+        response = runner("live", http_event("POST", "/predict", body, request_id=f"flow-{start}"))
+        assert response["statusCode"] == 200, response["body"]
+        ids.extend(f"flow-{start}" for _ in range(30))
+    storage = f"s3://{config.bucket}/{PREFIX}"
+    labels = pd.DataFrame({"request_id": ids, "row": [i % 30 for i in range(150)], "actual": actuals})
+    upload_labels(labels, storage, model, "regression")
+    for name, value in {
+        "MLOPS_HOME": str(home),
+        "MLOPS_STORAGE_URL": storage,
+        "MLOPS_MODEL_NAME": model,
+        "MLOPS_AWS_REGION": REGION,
+        "MLOPS_RETRAIN_MODE": "off",
+        "MLOPS_FIREHOSE_STREAM": str(config.firehose_stream),
+        "MLOPS_FIREHOSE_LAYOUT": "default",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    summary = monitor_model()
+
+    assert summary.rows == 150  # every delivered record, none from a per-request object
+    assert summary.served_versions == {"1": 1.0}
+    assert summary.labelled_rows == 150
+    assert summary.verdict.status in {"ok", "drift"}, summary.verdict
+    assert summary.report_url.startswith(f"{storage}/reports/{model}/")
+    assert read_html(summary.report_url).lstrip().startswith("<!DOCTYPE html>")
+    s3 = boto3.client("s3", region_name=REGION)
+    listed = s3.list_objects_v2(Bucket=config.bucket, Prefix=f"{PREFIX}/predictions/{model}/")
+    assert all(not item["Key"].endswith(".jsonl") for item in listed["Contents"])

@@ -12,6 +12,7 @@ import pytest
 
 from deployments.lambda_handler.contract import prediction_key
 from flows.monitor import monitor_model
+from monitoring.drift.report_html import read_html
 from monitoring.drift.window_reports import DriftFigures, DriftThresholds, ReportSubject, build_drift_report
 from monitoring.labels.commands import upload_labels
 from monitoring.logs.reader import LogReader
@@ -87,7 +88,7 @@ def test_a_window_above_the_row_cap_counts_every_row_and_every_label(
     assert {item["column"] for item in summary.drifted_features} == set(drifted)
     for item in summary.drifted_features:
         assert item["score"] == pytest.approx(drifted[item["column"]], abs=WASSERSTEIN_TOLERANCE)
-    html = Path(summary.report_url.removeprefix("file://")).read_text("utf-8")
+    html = read_html(summary.report_url)
     assert f"a sample of {ROW_CAP} of 300 rows" in html
     assert "all 300 rows" in html
 

@@ -13,6 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
 from flows.monitor import monitor_model
+from monitoring.drift.report_html import read_html
 from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler, logged_files
 from tests.support.history_ui import data_series, history_ui
@@ -82,8 +83,8 @@ def test_corrupt_objects_are_quarantined_and_the_report_still_made(
     assert summary.bad_lines == 3
     assert summary.bad_objects == 1
     assert Path(summary.quarantine_url.removeprefix("file://")).is_file()
-    assert summary.report_url.endswith(".html")
-    assert Path(summary.report_url.removeprefix("file://")).stat().st_size > 100_000
+    assert summary.report_url.endswith(".html.gz")
+    assert 100_000 < Path(summary.report_url.removeprefix("file://")).stat().st_size < 2_000_000
     assert summary.verdict.status == "ok"
 
 
@@ -104,7 +105,7 @@ def test_traffic_like_training_data_does_not_retrain(
     assert (summary.model_version, summary.served_versions) == ("1", {"1": 1.0})
     assert summary.live_version is None  # served in process here: nothing is deployed on the target
     assert summary.report_link.startswith("http://127.0.0.1:8765/ames-monitor/")
-    assert summary.report_link.endswith(".html")
+    assert summary.report_link.endswith(".html.gz")
     assert summary.drift_share < 0.15
     assert summary.retrain == "not needed"
     assert summary.labelled_rows == 300
@@ -189,7 +190,7 @@ def test_monitor_exclude_keeps_an_input_out_of_the_verdict(
     assert summary.excluded_features == ["yr_sold", "mo_sold"]
     assert "yr_sold" not in [item["column"] for item in summary.drifted_features]
     assert summary.verdict.status == "ok", summary.verdict
-    report = Path(summary.report_url.removeprefix("file://")).read_text()
+    report = read_html(summary.report_url)
     assert "yr_sold" in report  # still monitored and shown
 
 

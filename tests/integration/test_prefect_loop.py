@@ -13,6 +13,7 @@ notification automation, set up with its documented command, posts the drift to 
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -324,11 +325,15 @@ def test_unattended_loop_retrains_once_and_moves_live(
             assert triggering[0]["auto_scheduled"]
             assert "against champion v1" in _markdown(server, triggering[0]["id"])
             [link] = [a["data"] for a in server.artifacts(later["id"]) if a["key"] == f"drift-{MODEL}-report"]
-        address = re.search(r"\]\((http://127\.0\.0\.1:\d+/[^\s)]+\.html)\)", link)
+        address = re.search(r"\]\((http://127\.0\.0\.1:\d+/[^\s)]+\.html\.gz)\)", link)
         assert address, link
         with urllib.request.urlopen(address.group(1), timeout=10) as response:  # the report server
             assert response.status == 200
-            assert b"<html" in response.read(2000).lower()
+            assert (response.headers["Content-Type"], response.headers["Content-Encoding"]) == (
+                "text/html; charset=utf-8",
+                "gzip",
+            )
+            assert b"<html" in gzip.decompress(response.read()).lower()
         wait_until(lambda: bool(webhook.received), 60, "the drift notification to reach the webhook")
     finally:  # whatever failed, every process this test started is stopped
         if traffic is not None:
@@ -341,7 +346,8 @@ def test_unattended_loop_retrains_once_and_moves_live(
     assert notification["subject"] == f"Drift in {MODEL} (champion v1)"
     assert "Why: " in notification["text"]
     reports_url = re.escape(server.env["MLOPS_REPORTS_URL"])
-    assert re.search(rf"Drift report: {reports_url}/\S+\.html\n", notification["text"]), notification["text"]
+    drift_line = rf"Drift report: {reports_url}/\S+\.html\.gz\n"
+    assert re.search(drift_line, notification["text"]), notification["text"]
 
     [event] = server.events(DRIFT_EVENT)
     assert len(drift_runs()) == 1  # no second retrain within the cooldown

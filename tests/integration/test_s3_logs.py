@@ -68,17 +68,26 @@ def test_report_links_on_s3_are_presigned_and_open(
     s3, mlops_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A browser opens a report on S3 through a presigned HTTPS (here: moto's HTTP) URL."""
+    import gzip
     import urllib.request
 
+    from evidently import Dataset, Report
+    from evidently.metrics import RowCount
+
+    from monitoring.drift.report_html import REPORT_SUFFIX, read_html, save_html
     from monitoring.publish.report_links import report_link
     from tasks.core.settings import load_settings
 
     monkeypatch.setenv("MLOPS_STORAGE_URL", f"s3://{BUCKET}/prod")
     settings = load_settings()
-    key = f"prod/reports/{MODEL}/window.html"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"<html>drift report</html>", ContentType="text/html")
-    link = report_link(settings, f"s3://{BUCKET}/{key}")
+    snapshot = Report([RowCount()]).run(Dataset.from_pandas(pd.DataFrame({"x": [1.0, 2.0]})))
+    url = save_html(snapshot, f"s3://{BUCKET}/prod/reports/{MODEL}/window{REPORT_SUFFIX}")
+    link = report_link(settings, url)
     assert "X-Amz-Signature=" in link
     assert "X-Amz-Expires=604800" in link  # 7 days
     with urllib.request.urlopen(link, timeout=10) as response:
-        assert response.read() == b"<html>drift report</html>"
+        headers = (response.headers["Content-Type"], response.headers["Content-Encoding"])
+        assert headers == ("text/html; charset=utf-8", "gzip")  # what the browser needs to show the page
+        page = gzip.decompress(response.read()).decode("utf-8")
+    assert page.lstrip().startswith("<!DOCTYPE html>")
+    assert page == read_html(url)

@@ -9,9 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from deployments.lambda_handler.contract import ServingSchema
+from monitoring.labels.label_read import read_window_labels
+from monitoring.labels.label_rules import LabelRules
+from monitoring.labels.label_upload import store_labels
 from monitoring.logs.compaction import compact_hour
 from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
@@ -123,3 +127,40 @@ def test_a_closed_hour_of_deliveries_is_compacted_and_read_back_the_same(
     assert after.stats.compacted_hours == 1
     assert list(after.frame["request_id"]) == list(before.frame["request_id"])
     assert set(reader.read(next_hour).frame["request_id"]) == {r["request_id"] for r in spill}
+
+
+def test_labels_match_delivered_records_and_join_in_the_window_of_their_time(
+    records: list[dict[str, Any]], ames_bundle: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "storage"
+    inside = [_at(r, HOUR + timedelta(minutes=i)) for i, r in enumerate(records[:6])]
+    spill = [_at(r, HOUR + timedelta(seconds=20)) for r in records[6:9]]  # hour 10, delivered in hour 9
+    _deliver(root, "dt=2026-11-20/hour=10", _lines(inside))
+    _deliver(root, "2026/11/20/09", _lines(spill))
+    corrupt = _deliver(root, "dt=2026-11-20/hour=10", _lines(records[9:11]))
+    corrupt.write_bytes(corrupt.read_bytes()[:20])
+    schema = ServingSchema.load(ames_bundle)
+    labelled = inside + spill
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        "request_id,row,actual\n"
+        + "".join(f"{r['request_id']},{r['row']},{100000 + i}\n" for i, r in enumerate(labelled))
+    )
+
+    upload = store_labels(csv, root.as_uri(), MODEL, schema, now=HOUR + timedelta(hours=2))
+
+    assert (upload.rows, upload.stored) == (9, 9)
+    window = Window(HOUR, HOUR + timedelta(hours=1))
+    logs = LogReader(root.as_uri(), MODEL, schema).read(window)
+    ids = logs.frame["request_id"].astype(str)
+    labels, _ = read_window_labels(
+        root.as_uri(),
+        MODEL,
+        window,
+        LabelRules.for_schema(schema),
+        now=HOUR + timedelta(hours=2),
+        request_ids=pa.array(ids.unique()),
+    )
+    assert set(zip(labels["request_id"], labels["row"], strict=True)) == {
+        (r["request_id"], r["row"]) for r in labelled
+    }
