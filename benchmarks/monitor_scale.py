@@ -12,7 +12,8 @@ Writes `--rows` handler-format records of the Ames schema (79 inputs) spread eve
 the process's own high-water mark):
 - `sampled`: the monitor's former read, the reader capped at 20,000 rows (a deterministic
   sample) with its Evidently drift report, what the flow did before hourly profiles;
-- `cold`: the `monitor` flow over the day, no hourly profile stored yet (it stores them);
+- `cold`: the `monitor` flow over the day (timed once the process's temporary Prefect server
+  answers, as a worker's server already does), no hourly profile stored yet (it stores them);
 - `warm`: the same window again, every hour from its stored profile;
 - `7 days`: a 7-day window ending with that day, whose 144 earlier hours are copies of the
   day's stored profiles (the day's hours shifted back one to six days), so the flow merges 168
@@ -54,6 +55,10 @@ import json, re, sys, time
 from datetime import datetime
 from pathlib import Path
 mode, start, end = sys.argv[1], datetime.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
+if mode != "sampled":  # the process's Prefect server up first, as a worker's is
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        client.hello()
 began = time.perf_counter()
 if mode == "sampled":
     from monitoring.labels.commands import join_labels

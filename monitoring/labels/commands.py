@@ -21,8 +21,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from deployments.lambda_handler.contract import LABEL_FIELDS, ServingSchema
+from deployments.lambda_handler.contract import ACTUAL, LABEL_FIELDS, ServingSchema
 from monitoring.labels.label_csv import LabelError, header_columns
 from monitoring.labels.label_read import LabelReadStats, read_window_labels
 from monitoring.labels.label_rules import LabelRules
@@ -58,6 +60,15 @@ def join_labels(logs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     if labels.empty:
         return logs.assign(actual=pd.Series([None] * len(logs), dtype=object))
     return logs.merge(labels[list(LABEL_FIELDS)], on=["request_id", "row"], how="left")
+
+
+def labelled_rows(keys: pa.Table, labels: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `keys` that have a label, with `actual` joined; no unlabelled row leaves Arrow."""
+    if labels.empty:
+        return join_labels(keys.slice(0, 0).to_pandas(), labels)
+    ids = pa.array(labels["request_id"], pa.string())
+    joined = join_labels(keys.filter(pc.is_in(keys.column("request_id"), value_set=ids)).to_pandas(), labels)
+    return joined[joined[ACTUAL].notna()].reset_index(drop=True)
 
 
 def _schema_for(schema_or_task: ServingSchema | str) -> ServingSchema:

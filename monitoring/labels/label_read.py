@@ -26,6 +26,7 @@ from monitoring.logs.window import HOUR, Window
 from tasks.core.storage import filesystem, join_url, to_url, write_bytes
 
 FETCH_OBJECTS = 64
+FILTER_ROWS = 1_000_000  # label rows parsed before they are filtered to the window's ids at once
 NOT_JSON = "not valid JSON"
 TOO_DEEP = "not valid JSON: nested too deeply for the JSON parser"
 NOT_A_LABEL = "not a label record (request_id text, row integer, actual number or text)"
@@ -165,6 +166,21 @@ def _parse_object(key: str, blob: bytes, rules: LabelRules, stats: LabelReadStat
     return _typed(records, rules)
 
 
+def _checked(
+    table: pa.Table, rules: LabelRules, stats: LabelReadStats, request_ids: pa.Array | None
+) -> pa.Table:
+    """The labels of `table` for `request_ids` (all, without) that pass the checks; the rest counted."""
+    if request_ids is not None:
+        # the labels' ids are hashed and the window's probed: a week of ids is never one hash set
+        ids = table.column("request_id")
+        present = request_ids.filter(pc.is_in(request_ids, value_set=ids))
+        table = table.filter(pc.is_in(ids, value_set=present))
+    reasons = refusal_reasons(table.column("request_id"), table.column("row"), table.column("actual"), rules)
+    for reason, count in count_reasons(reasons).items():
+        stats.add(reason, count)
+    return table.filter(pc.is_null(reasons))
+
+
 def read_window_labels(
     storage_url: str,
     model_name: str,
@@ -186,8 +202,15 @@ def read_window_labels(
         stats.objects += 1
         stats.add(reason, sample=BadLine(path, 0, reason, ""))
     fs, _ = filesystem(storage_url)
-    tables = []
-    wanted = None if request_ids is None else pc.unique(request_ids)
+    tables: list[pa.Table] = []
+    pending: list[pa.Table] = []  # parsed, not yet filtered to the window's ids
+
+    def keep_pending() -> None:
+        # one hash set of the window's ids per batch of label rows, not one per object
+        if pending:
+            tables.append(_checked(pa.concat_tables(pending), rules, stats, request_ids))
+            pending.clear()
+
     for start in range(0, len(keys), FETCH_OBJECTS):
         chunk = keys[start : start + FETCH_OBJECTS]
         blobs = fs.cat(chunk, on_error="return")
@@ -198,15 +221,10 @@ def read_window_labels(
                 reason = "unreadable label object"
                 stats.add(reason, sample=BadLine(key, 0, f"{reason}: {blob}", ""))
                 continue
-            table = _parse_object(key, blob, rules, stats)
-            if wanted is not None:
-                table = table.filter(pc.is_in(table.column("request_id"), value_set=wanted))
-            reasons = refusal_reasons(
-                table.column("request_id"), table.column("row"), table.column("actual"), rules
-            )
-            for reason, count in count_reasons(reasons).items():
-                stats.add(reason, count)
-            tables.append(table.filter(pc.is_null(reasons)))
+            pending.append(_parse_object(key, blob, rules, stats))
+            if sum(table.num_rows for table in pending) >= FILTER_ROWS:
+                keep_pending()
+    keep_pending()
     if not tables:
         return _no_labels(), stats
     labels = pa.concat_tables(tables).to_pandas()

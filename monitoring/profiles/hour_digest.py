@@ -31,12 +31,23 @@ PROFILE, SAMPLE, KEYS = "profile.json", "sample.parquet", "keys.parquet"
 
 @dataclass
 class HourDigest:
-    """What the monitor keeps of one hour (or of the part of it inside a window)."""
+    """What the monitor keeps of one hour (or of the part of it inside a window).
+
+    A stored digest keeps its sample as the stored Parquet bytes until it is asked for, so a
+    week of hours holds a week of compressed samples, not a week of decoded ones.
+    """
 
     profile: Profile
-    sample: pa.Table
+    sample_data: pa.Table | bytes
     keys: pa.Table
     stats: ReadStats
+
+    @property
+    def sample(self) -> pa.Table:
+        """The hour's sampled rows, every column."""
+        if isinstance(self.sample_data, bytes):
+            return pq.read_table(io.BytesIO(self.sample_data))
+        return self.sample_data
 
 
 def digest_rows(table: pa.Table, stats: ReadStats, bins: ReferenceBins, sample_rows: int) -> HourDigest:
@@ -86,7 +97,8 @@ def load_digest(folder: str, bins: ReferenceBins) -> HourDigest | None:
     raw = dict(body["stats"])
     samples = [BadLine(**item) for item in raw.pop("samples")]
     stats = ReadStats(**raw, samples=samples)
-    sample = pq.read_table(io.BytesIO(fs.cat_file(f"{path}/{SAMPLE}")))
+    sample = fs.cat_file(f"{path}/{SAMPLE}")
+    pq.read_metadata(io.BytesIO(sample))  # a corrupt sample is found now, while its hour can be re-read
     keys = pq.read_table(io.BytesIO(fs.cat_file(f"{path}/{KEYS}")))
     if keys.num_rows != profile.rows:
         msg = f"keys hold {keys.num_rows} rows, the profile {profile.rows}"

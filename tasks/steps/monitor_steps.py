@@ -12,9 +12,6 @@ from evidently.core.report import Snapshot
 from prefect import get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from deployments.lambda_handler.contract import (
-    ACTUAL,
-)
 from deployments.targets.selection import target_for
 from monitoring.drift.report_html import REPORT_SUFFIX, save_html
 from monitoring.drift.window_drift import window_drift
@@ -25,7 +22,7 @@ from monitoring.drift.window_reports import (
     build_drift_report,
     build_quality_report,
 )
-from monitoring.labels.commands import join_labels
+from monitoring.labels.commands import join_labels, labelled_rows
 from monitoring.labels.label_read import LabelReadStats, quarantine_labels, read_window_labels
 from monitoring.labels.label_rules import LabelRules
 from monitoring.logs.compaction import compact_closed_hours
@@ -160,13 +157,12 @@ def attach_labels(
         settings.storage, context.model_name, window, rules, request_ids=keys.column("request_id")
     )
     sample = join_labels(logs.frame, labels)
-    everyone = join_labels(keys.to_pandas(), labels)
-    labelled = everyone[everyone[ACTUAL].notna()].reset_index(drop=True)
+    labelled = labelled_rows(keys, labels)
     logger = get_run_logger()
     logger.info(
         "Labelled %d of %d rows (%d labels of the window's requests in %d objects)",
         len(labelled),
-        len(everyone),
+        keys.num_rows,
         stats.labels,
         stats.objects,
     )

@@ -14,7 +14,7 @@ from monitoring.drift.window_drift import window_drift
 from monitoring.drift.window_reports import DriftThresholds, build_drift_report, model_frame
 from monitoring.logs.read_stats import ReadStats
 from monitoring.profiles.bins import MAX_EDGES, reference_bins
-from monitoring.profiles.hour_digest import PROFILE, digest_rows, load_digest, store_digest
+from monitoring.profiles.hour_digest import PROFILE, SAMPLE, digest_rows, load_digest, store_digest
 from monitoring.profiles.profile import MAX_CATEGORIES, OTHER, Profile, profile_of
 from tests.support.reports import SUBJECT
 
@@ -159,3 +159,10 @@ def test_a_stored_digest_reads_back_and_a_corrupt_one_is_refused(
     (tmp_path / "hour" / PROFILE).write_text('{"profile": {"rows": ')
     with pytest.raises(ValueError):
         load_digest(folder, bins)
+    # a truncated sample is refused when the digest is loaded, not later when the sample is read
+    other = str(tmp_path / "other-hour")
+    store_digest(other, digest)
+    sample_file = tmp_path / "other-hour" / SAMPLE
+    sample_file.write_bytes(sample_file.read_bytes()[:-40])
+    with pytest.raises(ValueError):
+        load_digest(other, bins)
