@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from deployments.lambda_handler.contract import ServingSchema, label_partition
-from monitoring.labels.commands import join_labels, read_labels, upload_labels
+from monitoring.labels import label_read
+from monitoring.labels.commands import join_labels, labelled_rows, read_labels, upload_labels
 from monitoring.labels.label_csv import LabelError, header_columns
 from monitoring.labels.label_read import read_window_labels
 from monitoring.labels.label_rules import (
@@ -184,6 +185,27 @@ def test_later_uploads_win_and_the_window_reads_only_its_hours(
     assert join_labels(logs, labels)["actual"].tolist()[:3] == [9.0, 2.0, 3.0]
     with pytest.raises(LabelError, match="no labels stored: 1 of 2 refused"):
         upload_labels(pd.DataFrame({"request_id": [ids[0], "x"], "actual": [1.0, 2.0]}), root, MODEL, schema)
+
+
+def test_labels_filtered_in_batches_keep_the_later_upload_and_only_the_windows_requests(
+    app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = send(app, instances_from_reference(ames_bundle, 4))
+    ids = [answer["request_id"] for answer in answers]
+    root = storage.as_uri()
+    upload_labels(pd.DataFrame({"request_id": ids, "actual": [1.0, 2.0, 3.0, 4.0]}), root, MODEL, schema)
+    upload_labels(pd.DataFrame({"request_id": ids[1:2], "actual": [8.0]}), root, MODEL, schema)
+    monkeypatch.setattr(label_read, "FILTER_ROWS", 1)  # every object filtered on its own
+    window_ids = pa.array([ids[0], ids[1], ids[2], "unlabelled"])  # the window did not log ids[3]
+    labels, stats = read_window_labels(
+        root, MODEL, Window.last(1), LabelRules.for_schema(schema), request_ids=window_ids
+    )
+    assert labels.set_index("request_id")["actual"].to_dict() == {ids[0]: 1.0, ids[1]: 8.0, ids[2]: 3.0}
+    assert stats.objects == 2
+    keys = pa.table({"request_id": window_ids, "row": pa.array([0, 0, 0, 0], pa.int64())})
+    joined = labelled_rows(keys, labels)
+    assert joined.set_index("request_id")["actual"].to_dict() == {ids[0]: 1.0, ids[1]: 8.0, ids[2]: 3.0}
+    assert labelled_rows(keys, labels.iloc[0:0]).empty
 
 
 def test_old_layout_labels_are_still_read(storage: Path, schema: ServingSchema) -> None:
