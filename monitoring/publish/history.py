@@ -35,7 +35,7 @@ from evidently.sdk.panels import line_plot_panel
 from evidently.ui.storage.local.base import LocalState
 
 from monitoring.quality.figures import DOMAIN_AUC, ESTIMATE_RELIABLE
-from tasks.core.storage import join_url
+from tasks.core.storage import filesystem, join_url
 
 WORKSPACE_FOLDER = "evidently"
 DASHBOARD_TAB = "Monitoring"
@@ -52,6 +52,18 @@ def workspace_location(workspace: str) -> str:
     """What Evidently opens: a local path for `file://` URLs, other URLs unchanged."""
     parsed = urlparse(workspace)
     return unquote(parsed.path) if parsed.scheme == "file" else workspace
+
+
+def open_state(workspace: str) -> LocalState:
+    """Evidently's workspace state on this project's filesystem for the URL.
+
+    Evidently opens fsspec's cached instance, which keeps the endpoint and the S3 listings it
+    saw first; the project's filesystem has no listing cache and follows `AWS_ENDPOINT_URL`.
+    """
+    location = workspace_location(workspace)
+    state = LocalState(location)
+    state.location.fs = filesystem(location)[0]
+    return state
 
 
 def estimated_name(primary_metric: str) -> str:
@@ -190,8 +202,7 @@ def add_snapshot(
     The workspace and the project with its dashboard are created on first use. The primary
     metric of the estimated/live panel defaults to the one the snapshot's `MonitorValue`s name.
     """
-    state = LocalState(workspace_location(workspace))
-    state.location.fs.invalidate_cache()  # fsspec reuses S3 listings across calls; other writers add files
+    state = open_state(workspace)
     state.location.makedirs("")
     project_id = ensure_project(state, model_name)
     ensure_dashboard(state, project_id, primary_metric or primary_metric_of(snapshot))
