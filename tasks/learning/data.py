@@ -14,6 +14,7 @@ from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.core.dataset_spec import DatasetSpec, normalise_column_name
 from tasks.core.errors import UserError
 from tasks.core.metric_names import DEFAULT_METRIC, TaskType
+from tasks.core.storage import storage_options
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 NUMERIC_SHARE_FOR_TYPO = 0.9
@@ -56,7 +57,7 @@ def read_table(source: str, missing_values: list[str] | None = None) -> pd.DataF
     Text is read as strings so that values are typed (and typos caught) by `prepare_data`.
     """
     try:
-        with fsspec.open(source, "rb", compression="infer") as handle:
+        with fsspec.open(source, "rb", compression="infer", **storage_options(source)) as handle:
             raw = handle.read()
     except FileNotFoundError as error:
         cause = error.__cause__  # fsspec's HTTP filesystem reports a failed connection this way too

@@ -81,6 +81,22 @@ def test_http_source_is_read_through_fsspec(http_root: tuple[Path, str]) -> None
     assert len(data.frame) == 60
 
 
+def test_s3_source_follows_the_endpoint_variable(moto_endpoint: str) -> None:
+    """A data source on S3 is read from the store `AWS_ENDPOINT_URL` names (moto here), gzip inferred."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="training-data")
+    s3.put_object(
+        Bucket="training-data",
+        Key="toy.csv.gz",
+        Body=gzip.compress(_toy_frame().to_csv(index=False).encode()),
+    )
+    source = "s3://training-data/toy.csv.gz"
+    data = prepare_data(read_table(source, None), SPEC, source, 50)
+    assert len(data.frame) == 60
+
+
 def test_http_source_missing_or_unreachable_is_told_apart(http_root: tuple[Path, str]) -> None:
     """A 404 is a permanent data error; a server that cannot be reached is transient and says so."""
     _, url = http_root
