@@ -55,11 +55,15 @@ def _with_time_column(data: TimedData, column: str) -> TimedData:
 
 
 def prepared_rows(data: TimedData, rows: Any, numeric: list[str], factor: float) -> Any:
-    """Raw rows prepared as training would, with the area and size inputs scaled by `factor`."""
+    """Raw rows prepared as training would, with the area and size inputs scaled by `factor`.
+
+    Every row is scored: the spec's `row_bounds` choose training rows, not the sales a model answers.
+    """
     from flows.demo import size_features
     from tasks.learning.data import prepare_data
 
-    prepared = prepare_data(rows, data.spec, f"{data.name} scored period", min_rows=1)
+    every_row = data.spec.model_copy(update={"row_bounds": {}})
+    prepared = prepare_data(rows, every_row, f"{data.name} scored period", min_rows=1)
     sizes = size_features(numeric)
     prepared.frame[sizes] = prepared.frame[sizes] * factor
     return prepared

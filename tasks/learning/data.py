@@ -39,6 +39,8 @@ class PreparedData:
     time_column: str | None = None  # orders the rows; an input only when also numeric or categorical
     monitor_exclude: list[str] = field(default_factory=list)
     metric: str = ""  # what ranks and gates models (the spec's primary metric)
+    row_bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    out_of_bounds: int = 0  # source rows left out by `row_bounds`
 
     def __post_init__(self) -> None:
         if not self.metric:
@@ -227,6 +229,11 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
         columns[spec.time_column] = time_values(spec.time_column, data[spec.time_column])
     columns[spec.target] = target
     frame = pd.DataFrame(columns).reset_index(drop=True)
+    inside = _inside_bounds(frame, spec.row_bounds, numeric, source)
+    frame = frame[inside].reset_index(drop=True)
+    if len(frame) < min_rows:
+        msg = f"{source} keeps {len(frame)} rows within the spec's row_bounds; at least {min_rows} are needed"
+        raise DataValidationError(msg)
     excluded = [name for name in spec.monitor_exclude if name in (*numeric, *categorical)]
     return PreparedData(
         frame,
@@ -239,7 +246,30 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
         spec.time_column,
         excluded,
         spec.primary_metric,
+        dict(spec.row_bounds),
+        int((~inside).sum()),
     )
+
+
+def _inside_bounds(
+    frame: pd.DataFrame, bounds: dict[str, tuple[float | None, float | None]], numeric: list[str], source: str
+) -> np.ndarray:
+    """Rows whose bounded inputs lie within their bounds; a missing value is within."""
+    inside = np.ones(len(frame), dtype=bool)
+    for name, (low, high) in bounds.items():
+        if name not in numeric:
+            msg = f"row_bounds names {name!r}, which is not a numeric input of {source}"
+            raise DataValidationError(msg)
+        inside &= within_bounds(frame[name], low, high)
+    return inside
+
+
+def within_bounds(values: pd.Series, low: float | None, high: float | None) -> np.ndarray:
+    """Which values lie in [low, high] (an open side when None); missing values count as within."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    low_bound = -np.inf if low is None else low
+    high_bound = np.inf if high is None else high
+    return np.asarray(np.isnan(numbers) | ((numbers >= low_bound) & (numbers <= high_bound)))
 
 
 def time_values(column: str, values: pd.Series) -> pd.Series:

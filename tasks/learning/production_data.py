@@ -11,7 +11,7 @@ from deployments.lambda_handler.contract import ACTUAL, MISSING_CATEGORY, Servin
 from monitoring.labels.commands import join_labels, read_labels
 from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
-from tasks.learning.data import PreparedData
+from tasks.learning.data import PreparedData, within_bounds
 
 LOG_TIME = "timestamp"  # the prediction-log field with each row's UTC time
 MODEL_VERSION = "model_version"  # the prediction-log field naming the version that answered
@@ -42,7 +42,8 @@ def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[Prep
     """Add labelled production rows to a prepared table, typed like its own rows.
 
     Returns the table and the rows appended (its last rows, in the same order, as logged).
-    Classification labels that are not one of the training classes are left out. A date time
+    Classification labels that are not one of the training classes are left out, and so are
+    rows outside the spec's `row_bounds`, as source rows are. A date time
     column that is not a model input gets each row's log timestamp; a numeric one stays empty
     (those rows sort as newer than any source row).
     """
@@ -62,6 +63,8 @@ def append_production_rows(data: PreparedData, rows: pd.DataFrame) -> tuple[Prep
         labels = rows[ACTUAL].astype(str)
         keep = labels.isin(data.classes)
         target = (labels == data.classes[1]).astype("int64")
+    for name, (low, high) in data.row_bounds.items():
+        keep &= within_bounds(columns[name], low, high)
     if data.time_column is not None and data.time_column not in columns:
         time_type = data.frame[data.time_column].dtype
         if pd.api.types.is_datetime64_any_dtype(time_type):

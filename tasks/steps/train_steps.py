@@ -73,6 +73,9 @@ def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> Prepare
     )
     if data.dropped_empty:
         logger.warning("Dropped columns with no values: %s", ", ".join(data.dropped_empty))
+    if data.out_of_bounds:
+        bounds = ", ".join(f"{name} in [{low}, {high}]" for name, (low, high) in data.row_bounds.items())
+        logger.info("Left out %d rows outside the spec's row_bounds (%s)", data.out_of_bounds, bounds)
     return data
 
 

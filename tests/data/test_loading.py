@@ -111,7 +111,8 @@ def test_http_source_missing_or_unreachable_is_told_apart(http_root: tuple[Path,
 
 def test_ames_copy_reads_with_bom_and_na_as_category(ames_csv: Path) -> None:
     data = _prepare(ames_csv, AMES_SPEC)
-    assert len(data.frame) == 2930
+    assert (len(data.frame), data.out_of_bounds) == (2925, 5)  # the houses above 4,000 sq ft
+    assert data.frame["gr_liv_area"].max() <= 4000
     assert data.target == "sale_price"
     assert "order" not in data.frame.columns
     assert "pid" not in data.frame.columns
@@ -307,6 +308,50 @@ def test_monitor_exclude_names_inputs_and_reaches_the_schema(tmp_path: Path) -> 
     assert build_schema(data, data.frame).monitor_exclude == ["lot_area"]
     with pytest.raises(DataValidationError, match=r"columns \['nope'\] from the dataset spec"):
         _prepare(path, SPEC.model_copy(update={"monitor_exclude": ["nope"]}))
+
+
+def _bounded(**bounds: list[float | None]) -> DatasetSpec:
+    return DatasetSpec.model_validate({**SPEC.model_dump(), "row_bounds": bounds})
+
+
+def test_row_bounds_leave_out_the_rows_outside_and_keep_missing_values(tmp_path: Path) -> None:
+    frame = _toy_frame(80)
+    frame.loc[3, "Lot Area"] = None
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    data = _prepare(path, _bounded(**{"Lot Area": [2000, 15000]}))
+    area = frame["Lot Area"]
+    inside = area.isna() | area.between(2000, 15000)
+    assert 0 < (~inside).sum() < 40
+    assert (len(data.frame), data.out_of_bounds) == (int(inside.sum()), int((~inside).sum()))
+    kept = data.frame["lot_area"].reset_index(drop=True)
+    pd.testing.assert_series_equal(
+        kept, area[inside].astype("float64").reset_index(drop=True), check_names=False
+    )
+    assert data.row_bounds == {"lot_area": (2000.0, 15000.0)}
+    with pytest.raises(
+        DataValidationError, match=r"keeps \d+ rows within the spec's row_bounds; at least 50"
+    ):
+        _prepare(path, _bounded(**{"Lot Area": [None, 5000]}))
+
+
+def test_row_bounds_must_name_numeric_inputs_and_be_ordered(tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    _toy_frame().to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match="row_bounds names 'kind', which is not a numeric input"):
+        _prepare(path, _bounded(Kind=[0, 1]))
+    with pytest.raises(DataValidationError, match="row_bounds names 'nope'"):
+        _prepare(path, _bounded(Nope=[0, 1]))
+    spec = tmp_path / "spec.json"
+    for bounds, message in (
+        ('{"Lot Area": [5, 1]}', "'Lot Area' has its low bound 5.0 above its high bound 1.0"),
+        ('{"Lot Area": [null, null]}', "'Lot Area' has neither a low nor a high bound"),
+        ('{"Lot Area": [1]}', "row_bounds.Lot Area"),
+        ('{"Lot Area": ["big", 3]}', "row_bounds.Lot Area"),
+    ):
+        spec.write_text(f'{{"target": "Price", "row_bounds": {bounds}}}')
+        with pytest.raises(DatasetSpecError, match=message):
+            load_dataset_spec(spec)
 
 
 def test_the_ames_spec_keeps_the_sale_date_out_of_the_drift_verdict() -> None:

@@ -31,6 +31,7 @@ from flows.monitor import monitor_model
 from flows.training import train_model
 from monitoring.labels.commands import upload_labels
 from monitoring.publish.summary import MonitoringSummary
+from tasks.core.dataset_spec import AMES_SPEC
 from tasks.core.storage import filesystem
 from tasks.registry.model_registry import fetch_bundle
 from tests.conftest import PROJECT_ROOT
@@ -99,9 +100,15 @@ def world(
             patch.setenv("MLOPS_RETRAIN_DATA", "weighted")
             patch.setenv("MLOPS_RECENCY_HALF_LIFE_DAYS", "7")
             assert train_model(model_name=CHURN).promoted
-        _serve_ames(home, storage, tracking_uri)
+        ames_kept = _serve_ames(home, storage, tracking_uri)
         _serve_churn(home, storage, tracking_uri)
-        yield {"server": server, "environment": environment, "ames_csv": ames_csv, "churn_csv": churn_csv}
+        yield {
+            "server": server,
+            "environment": environment,
+            "ames_csv": ames_csv,
+            "churn_csv": churn_csv,
+            "ames_kept": ames_kept,
+        }
     finally:
         server.close()
 
@@ -127,13 +134,19 @@ def _pause_monitor_schedule(server: PrefectServer) -> None:
         server.api("DELETE", f"/flow_runs/{run['id']}")
 
 
-def _serve_ames(home: Path, storage: Path, tracking_uri: str) -> None:
-    """Bigger houses than in training (area and size x1.6) through the champion's handler; their prices."""
+def _serve_ames(home: Path, storage: Path, tracking_uri: str) -> int:
+    """Bigger houses than in training (area and size x1.6) through the champion's handler; their prices.
+
+    Returns how many served houses lie within the Ames spec's `row_bounds` (a retrain learns from those).
+    """
     bundle, _ = fetch_bundle(tracking_uri, AMES, None, home / "bundles")
     instances, actuals = reference_traffic(bundle, REQUESTS, seed=5)
-    answers = send(load_handler(bundle, storage), size_shifted(instances, 1.6))
+    served = size_shifted(instances, 1.6)
+    answers = send(load_handler(bundle, storage), served)
     labels = pd.DataFrame({"request_id": [a["request_id"] for a in answers], "actual": actuals})
     upload_labels(labels, storage.as_uri(), AMES, "regression")
+    ((_, high),) = AMES_SPEC.row_bounds.values()
+    return sum(instance["gr_liv_area"] <= high for instance in served)
 
 
 def _serve_churn(home: Path, storage: Path, tracking_uri: str) -> None:
@@ -259,7 +272,12 @@ def test_two_models_retrain_on_their_own_data_without_blocking_each_other(
     assert churn_run.data.params["data_source"] == str(world["churn_csv"].resolve())
     assert _families(tracking_uri, ames_run) == ["ridge"]  # the champion's families, not the worker's
     assert _families(tracking_uri, churn_run) == ["logistic_regression"]
-    assert (ames_run.data.params["retrain_data"], ames_run.data.params["production_rows"]) == ("all", "150")
+    assert 0 < world["ames_kept"] < REQUESTS  # some served houses are beyond the spec's row_bounds
+    production_rows = str(world["ames_kept"])
+    assert (ames_run.data.params["retrain_data"], ames_run.data.params["production_rows"]) == (
+        "all",
+        production_rows,
+    )
     assert churn_run.data.params["retrain_data"] == "weighted"  # its champion's data policy
     assert churn_run.data.params["recency_half_life_days"] == "7.0"
 
@@ -273,7 +291,8 @@ def test_two_models_retrain_on_their_own_data_without_blocking_each_other(
     ames_table, churn_table = ames_inputs["training"]["snapshot"], churn_inputs["training"]["snapshot"]
     assert {"sale_price", "gr_liv_area"} <= set(ames_table.columns)
     assert set(churn_table.columns) == {"tenure_months", "monthly_fee", "support_calls", "plan", "churned"}
-    assert len(ames_table) == 2930 + REQUESTS
+    assert len(ames_table) == 2925 + world["ames_kept"]  # the five houses above 4,000 sq ft left out
+    assert ames_table["gr_liv_area"].max() <= 4000
     assert len(churn_table) == 400 + REQUESTS
     assert set(churn_table["churned"]) == {0, 1}  # its own target, encoded
     assert "churned" in churn_inputs["training"]["columns"]

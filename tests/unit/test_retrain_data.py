@@ -206,6 +206,15 @@ def test_weights_follow_their_rows_through_the_split(time_column: str | None) ->
     assert sorted(seen) == sorted(data.frame["x"])
 
 
+def test_production_rows_outside_the_row_bounds_are_left_out_like_source_rows() -> None:
+    spec = DatasetSpec.model_validate({**SPEC.model_dump(), "row_bounds": {"x": [None, 1010]}})
+    source = prepare_data(_source().frame.astype(str), spec, "toy", 10)
+    assert source.out_of_bounds == 0  # source days 1..200
+    combined, added = append_production_rows(source, _logged(VERSIONS))  # x is 1000 + hours
+    assert added["x"].tolist() == [1000.0 + hour for hour in range(11)]
+    assert len(combined.frame) == SOURCE_DAYS + 11
+
+
 def test_weights_make_the_fit_follow_the_newest_rows() -> None:
     """Old rows say y = 2x, the newest say y = -x: with a short half-life the fitted slope turns negative."""
     frame = pd.DataFrame({"x": np.tile(np.arange(-5.0, 5.0), 30)})
