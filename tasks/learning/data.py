@@ -272,6 +272,15 @@ def within_bounds(values: pd.Series, low: float | None, high: float | None) -> n
     return np.asarray(np.isnan(numbers) | ((numbers >= low_bound) & (numbers <= high_bound)))
 
 
+def describe_bounds(name: str, low: float | None, high: float | None) -> str:
+    """A bound in words: `gr_liv_area at most 4000`, `fee at least 0`, `age from 18 to 99`."""
+    if low is None:
+        return f"{name} at most {high:g}"
+    if high is None:
+        return f"{name} at least {low:g}"
+    return f"{name} from {low:g} to {high:g}"
+
+
 def time_values(column: str, values: pd.Series) -> pd.Series:
     """A time column's values as numbers (years, epochs) or UTC timestamps; an error names bad rows."""
     numbers = _parse_numbers(column, values, strict=False)

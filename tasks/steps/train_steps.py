@@ -26,7 +26,7 @@ from tasks.learning.candidate_selection import (
 )
 from tasks.learning.champion_scoring import ChampionScore, onnx_metrics, score_champion
 from tasks.learning.cross_validation import Fold, TrialScore, cv_folds, score_trial
-from tasks.learning.data import DataValidationError, PreparedData, prepare_data, read_table
+from tasks.learning.data import DataValidationError, PreparedData, describe_bounds, prepare_data, read_table
 from tasks.learning.data_snapshot import Snapshot, write_snapshot
 from tasks.learning.ensemble import ensemble_candidate
 from tasks.learning.gate_statistics import TOP_ERRORS, error_concentration, paired_bootstrap
@@ -74,7 +74,7 @@ def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> Prepare
     if data.dropped_empty:
         logger.warning("Dropped columns with no values: %s", ", ".join(data.dropped_empty))
     if data.out_of_bounds:
-        bounds = ", ".join(f"{name} in [{low}, {high}]" for name, (low, high) in data.row_bounds.items())
+        bounds = ", ".join(describe_bounds(name, low, high) for name, (low, high) in data.row_bounds.items())
         logger.info("Left out %d rows outside the spec's row_bounds (%s)", data.out_of_bounds, bounds)
     return data
 

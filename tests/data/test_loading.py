@@ -17,7 +17,13 @@ import pytest
 from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
 from tasks.core.errors import is_transient
 from tasks.learning.bundle import build_schema
-from tasks.learning.data import DataValidationError, normalise_columns, prepare_data, read_table
+from tasks.learning.data import (
+    DataValidationError,
+    describe_bounds,
+    normalise_columns,
+    prepare_data,
+    read_table,
+)
 from tasks.learning.split import split_data
 from tests.support.processes import free_port
 
@@ -333,6 +339,14 @@ def test_row_bounds_leave_out_the_rows_outside_and_keep_missing_values(tmp_path:
         DataValidationError, match=r"keeps \d+ rows within the spec's row_bounds; at least 50"
     ):
         _prepare(path, _bounded(**{"Lot Area": [None, 5000]}))
+
+
+def test_bounds_read_as_words() -> None:
+    assert [describe_bounds("x", *bounds) for bounds in ((None, 4000.0), (0.0, None), (1.5, 9.0))] == [
+        "x at most 4000",
+        "x at least 0",
+        "x from 1.5 to 9",
+    ]
 
 
 def test_row_bounds_must_name_numeric_inputs_and_be_ordered(tmp_path: Path) -> None:
