@@ -243,6 +243,7 @@ class ServingSchema:
     example: dict[str, Any] | None = None
     monitor_exclude: tuple[str, ...] = ()  # inputs left out of the drift verdict
     metric: str = ""  # what ranks and gates the model; older bundles: rmse or roc_auc by task
+    row_bounds: tuple[tuple[str, float | None, float | None], ...] = ()  # (input, low, high): rows trained on
 
     @property
     def names(self) -> list[str]:
@@ -296,6 +297,7 @@ class ServingSchema:
             data.get("example"),
             tuple(data.get("monitor_exclude") or ()),
             str(data.get("metric") or DEFAULT_METRICS[task]),
+            tuple((str(name), low, high) for name, (low, high) in (data.get("row_bounds") or {}).items()),
         )
 
     @classmethod

@@ -13,13 +13,25 @@ holdout's support:
 - more than `MAX_OUTSIDE_SHARE` (10%) of the window's rows lie beyond the holdout's range of one
   input (or hold a category the holdout never had): there the estimators extrapolate flat. Rows
   like the holdout's fall outside its range by chance at a rate of 2 / (holdout rows + 1), under
-  1% for a holdout of 200 rows or more.
+  1% for a holdout of 200 rows or more;
+- the window holds rows outside the spec's `row_bounds`, which training and the holdout left
+  out: the model was never checked there, and one such row can outweigh hundreds of others
+  (a 5,642 sq ft Ames sale priced $465,000 too high carries the squared error of about 400
+  typical sales);
+- (regression) the model's errors on the holdout lean one way: their mean carries more than
+  `MAX_BIAS_SHARE` (10%) of the squared error and is at least `MIN_BIAS_T` (3) standard errors
+  from zero. An unbiased model has no such lean on rows like its training rows (a hash split's
+  holdout); on a time-ordered holdout it means the target moves over time in a way the inputs
+  do not explain (concept drift), and a window later than the holdout can be further off than
+  any estimate learnt from it, whatever its inputs look like. This one is about the model, so
+  it marks every window alike. A hash split cannot show concept drift this way.
 
-Both look only at the inputs that move the model, those with at least `MIN_IMPORTANCE` of its
-permutation importance (all inputs when the bundle has no importance), and not at inputs in the
-schema's `monitor_exclude` (expected to move, such as a sale year); the classifier also sees the
-score. The loss depends on the rows through what the model uses, and a shift in inputs it
-ignores would only make the weights noisier (and mark estimates unreliable for nothing).
+The first two look only at the inputs that move the model, those with at least
+`MIN_IMPORTANCE` of its permutation importance (all inputs when the bundle has no importance),
+and not at inputs in the schema's `monitor_exclude` (expected to move, such as a sale year);
+the classifier also sees the score. The loss depends on the rows through what the model uses,
+and a shift in inputs it ignores would only make the weights noisier (and mark estimates
+unreliable for nothing).
 """
 
 from __future__ import annotations
@@ -44,6 +56,8 @@ from monitoring.quality.estimation import (
 MIN_EFFECTIVE_ROWS = 100
 MAX_OUTSIDE_SHARE = 0.1
 MIN_IMPORTANCE = 0.01
+MAX_BIAS_SHARE = 0.1
+MIN_BIAS_T = 3.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,12 @@ def assess_estimate(
         for name, share in outside_support(schema, reference, current, inputs).items()
         if share > MAX_OUTSIDE_SHARE
     ]
+    beyond = outside_bounds(schema, current)
+    if beyond:
+        reasons.append(beyond)
+    lean = holdout_lean(schema, reference)
+    if lean is not None:
+        reasons.append(lean)
     return Assessment(metrics, estimator, shift.auc, shift.effective_rows, reasons)
 
 
@@ -148,3 +168,42 @@ def outside_support(
         live = current[name].dropna().astype(str)
         shares[f"categories of {name}"] = float((~live.isin(seen_levels)).sum() / len(current))
     return shares
+
+
+def holdout_lean(schema: ServingSchema, reference: pd.DataFrame) -> str | None:
+    """Why the holdout's errors lean one way (a regression model's systematic miss), or None."""
+    if schema.task != "regression" or len(reference) < MIN_REFERENCE_ROWS:
+        return None
+    errors = reference[schema.target].astype("float64") - reference[schema.score_column].astype("float64")
+    mean, squared = float(errors.mean()), float(np.square(errors).mean())
+    spread = float(errors.std(ddof=1))
+    if squared == 0.0 or spread == 0.0:
+        return None
+    share, t_statistic = mean**2 / squared, mean / (spread / np.sqrt(len(errors)))
+    if share <= MAX_BIAS_SHARE or abs(t_statistic) < MIN_BIAS_T:
+        return None
+    direction = "above" if mean > 0 else "below"
+    return (
+        f"on the holdout the true values lie {direction} the predictions by {abs(mean):.4g} on average "
+        f"({share:.0%} of the squared error, at most {MAX_BIAS_SHARE:.0%} allowed): the target moves in "
+        "a way the inputs do not explain, so a later window can be further off than estimated"
+    )
+
+
+def outside_bounds(schema: ServingSchema, current: pd.DataFrame) -> str | None:
+    """Why the window's rows outside the spec's `row_bounds` (what the model learnt from) count, or None."""
+    counts = []
+    for name, low, high in schema.row_bounds:
+        if name not in current:
+            continue
+        values = pd.to_numeric(current[name], errors="coerce")
+        if low is not None and (below := int((values < low).sum())):
+            counts.append(f"{below} with {name} below {low:g}")
+        if high is not None and (above := int((values > high).sum())):
+            counts.append(f"{above} with {name} above {high:g}")
+    if not counts:
+        return None
+    return (
+        "the window holds rows outside the spec's row_bounds, which the model was neither trained "
+        f"nor checked on ({'; '.join(counts)})"
+    )

@@ -58,6 +58,7 @@ class ModelSchema(BaseModel):
     time_column: str | None = None
     monitor_exclude: list[str] = Field(default_factory=list)
     metric: str | None = None  # what ranks and gates this model; the task's default when absent
+    row_bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)  # rows trained on
 
 
 class BundleMetadata(BaseModel):
@@ -137,6 +138,7 @@ def build_schema(data: PreparedData, train: pd.DataFrame) -> ModelSchema:
         time_column=data.time_column,
         monitor_exclude=data.monitor_exclude,
         metric=data.metric,
+        row_bounds=data.row_bounds,
     )
 
 

@@ -17,6 +17,7 @@ from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.core.metric_names import TaskType
 from tasks.learning.families import EstimatorFactory, family_for, family_names
 from tasks.learning.log_target import LogTargetRegressor
+from tasks.learning.skewed_inputs import SkewedLog
 
 LOG_TARGET = "log_target"  # in a candidate's params: the regressor learns log(target)
 # task -> family name -> estimator factory, in listing order (declared in `tasks.learning.families`)
@@ -27,10 +28,13 @@ FAMILIES: dict[TaskType, dict[str, EstimatorFactory]] = {
 
 
 def build_preprocessor(numeric: list[str], categorical: list[str], *, scale: bool) -> ColumnTransformer:
-    """Impute numbers with the median, categories with a 'missing' level, then one-hot encode."""
+    """Impute numbers with the median, categories with a 'missing' level, then one-hot encode.
+
+    With `scale` (linear models), numbers are then logged where skewed and standardised.
+    """
     numeric_steps: list[tuple[str, BaseEstimator]] = [("impute", SimpleImputer(strategy="median"))]
     if scale:
-        numeric_steps.append(("scale", StandardScaler()))
+        numeric_steps += [("log_skewed", SkewedLog()), ("scale", StandardScaler())]
     categorical_steps = [
         (
             "impute",

@@ -1,4 +1,4 @@
-"""The skl2onnx converter of the log-target wrapper, and the families' own converters.
+"""The skl2onnx converters of the log-target wrapper and the skewed-input log, and the families' own.
 
 Importing this module registers them (once per process), so `skl2onnx.to_onnx` converts a
 pipeline ending in any family, with or without a log target, like any other.
@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 from skl2onnx import update_registered_converter
 from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
-from skl2onnx.algebra.onnx_ops import OnnxClip, OnnxExp
+from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxClip, OnnxExp, OnnxLog, OnnxMax, OnnxWhere
+from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
 from sklearn.compose import TransformedTargetRegressor
 
 from tasks.learning.families import register_converters
 from tasks.learning.log_target import LogTargetRegressor
+from tasks.learning.skewed_inputs import SkewedLog
 
 
 def convert_log_target(scope: Any, operator: Any, container: Any) -> None:
@@ -40,6 +42,28 @@ def convert_clipped_log_target(scope: Any, operator: Any, container: Any) -> Non
     OnnxExp(clipped, op_version=opset, output_names=operator.outputs[:1]).add_to(scope, container)
 
 
+def convert_skewed_log(scope: Any, operator: Any, container: Any) -> None:
+    """`Where(chosen column, Log(Max(x, 0) + 1), x)`, the chosen columns a constant row of booleans."""
+    model = operator.raw_operator
+    opset = container.target_opset
+    values = operator.inputs[0]
+    zero, one = np.array([0.0], dtype=np.float32), np.array([1.0], dtype=np.float32)
+    logged = OnnxLog(
+        OnnxAdd(OnnxMax(values, zero, op_version=opset), one, op_version=opset), op_version=opset
+    )
+    chosen = np.asarray(model.logged_, dtype=bool).reshape(1, -1)
+    OnnxWhere(chosen, logged, values, op_version=opset, output_names=operator.outputs[:1]).add_to(
+        scope, container
+    )
+
+
+def shape_skewed_log(operator: Any) -> None:
+    """The output has the input's shape, in float."""
+    rows, columns = operator.inputs[0].get_first_dimension(), operator.inputs[0].get_second_dimension()
+    operator.outputs[0].type = FloatTensorType([rows, columns])
+
+
+update_registered_converter(SkewedLog, "MlopsSkewedLog", shape_skewed_log, convert_skewed_log)
 update_registered_converter(
     TransformedTargetRegressor,
     "MlopsLogTargetRegressor",

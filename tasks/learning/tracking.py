@@ -36,6 +36,7 @@ TRUSTED_TYPE_PREFIXES = (
     "builtins.",
     "collections.OrderedDict",
     "tasks.learning.log_target.LogTargetRegressor",  # the log-target wrapper of every family
+    "tasks.learning.skewed_inputs.SkewedLog",  # the skewed-input log of the linear families
     *(prefix for family in all_families().values() for prefix in family.trusted_types),
 )
 # Packages beyond MODEL_REQUIREMENTS a logged model needs, by the type prefix that shows it.

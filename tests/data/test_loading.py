@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deployments.lambda_handler.contract import ServingSchema
 from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
 from tasks.core.errors import is_transient
 from tasks.learning.bundle import build_schema
@@ -335,6 +337,9 @@ def test_row_bounds_leave_out_the_rows_outside_and_keep_missing_values(tmp_path:
         kept, area[inside].astype("float64").reset_index(drop=True), check_names=False
     )
     assert data.row_bounds == {"lot_area": (2000.0, 15000.0)}
+    # the bundle's schema carries them to the monitor, which reads them back as the contract's
+    schema = ServingSchema.from_dict(json.loads(build_schema(data, data.frame).model_dump_json()))
+    assert schema.row_bounds == (("lot_area", 2000.0, 15000.0),)
     with pytest.raises(
         DataValidationError, match=r"keeps \d+ rows within the spec's row_bounds; at least 50"
     ):

@@ -25,6 +25,7 @@ from tasks.learning.onnx_export import (
     convert_pipeline,
     create_session,
     onnx_scores,
+    pipeline_scores,
     takes_packed_inputs,
 )
 from tasks.learning.split import split_data
@@ -192,3 +193,30 @@ def test_lightgbm_pipeline_is_logged_with_skops_and_its_requirements(diabetes) -
     assert model_requirements(skops_trusted_types(fit_candidate("ridge", data, split, seed=0).pipeline)) == (
         MODEL_REQUIREMENTS
     )
+
+
+def test_linear_models_log_skewed_inputs_and_their_graph_does_the_same(ames) -> None:
+    """A lot ten times the largest in training, or a negative area, scores alike in ONNX and scikit-learn."""
+    data, split = ames
+    candidate = fit_candidate("ridge", data, split, seed=0)
+    skewed = (
+        candidate.pipeline.named_steps["preprocess"].named_transformers_["numeric"].named_steps["log_skewed"]
+    )
+    chosen = dict(zip(data.numeric, skewed.logged_, strict=True))
+    assert chosen["lot_area"]  # right-skewed, never negative
+    assert chosen["gr_liv_area"]
+    assert not chosen["year_built"]  # skewed to the left
+    assert "SkewedLog" in str(skops_trusted_types(candidate.pipeline))
+    odd = split.holdout.head(40).copy()
+    odd.loc[odd.index[:20], "lot_area"] = split.train["lot_area"].max() * 10
+    odd.loc[odd.index[20:], "gr_liv_area"] = -50.0
+    session = create_session(convert_pipeline(candidate.pipeline, data.numeric, data.categorical))
+    expected = pipeline_scores(candidate.pipeline, odd[data.features], data.task)
+    check_parity(
+        expected,
+        onnx_scores(session, odd[data.features], data.numeric, data.categorical, data.task),
+        TOLERANCE,
+    )
+    usual = pipeline_scores(candidate.pipeline, split.holdout.head(20)[data.features], data.task)
+    # a lot ten times any seen (about 190 standard deviations) adds a step to the price, not a fortune
+    assert np.all(expected[:20] - usual < 150_000)

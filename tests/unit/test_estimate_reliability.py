@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,41 @@ def test_a_window_of_a_few_rows_is_estimated_without_a_domain_classifier(
     assert few.domain_auc is None
     assert few.effective_rows == pytest.approx(500)
     assert few.metrics["rmse"] > 0
+
+
+def test_a_model_that_misses_its_holdout_one_way_marks_every_window_unreliable(
+    houses: dict[str, pd.DataFrame],
+) -> None:
+    """Prices that rose since training at the same inputs (concept drift): the estimate is not trusted."""
+    risen = houses["holdout"].assign(price=lambda frame: frame["price"] + 1.5)
+    window = houses["same"].drop(columns="price")
+    assessment = assess_estimate(REGRESSION, risen, window, {"size": 0.9, "age": 0.0, "area": 0.1})
+    assert not assessment.reliable
+    assert assessment.domain_auc == pytest.approx(0.5, abs=0.07)  # the inputs did not move
+    assert len(assessment.reasons) == 1
+    lean = (risen["price"] - risen[PREDICTION]).mean()
+    assert f"the true values lie above the predictions by {lean:.4g} on average" in assessment.reasons[0]
+
+
+def test_a_lean_within_the_noise_is_not_a_reason(houses: dict[str, pd.DataFrame]) -> None:
+    """A small systematic miss (under a tenth of the squared error) leaves the window reliable."""
+    nudged = houses["holdout"].assign(price=lambda frame: frame["price"] + 0.3)
+    assessment = assess_estimate(REGRESSION, nudged, houses["same"].drop(columns="price"))
+    assert assessment.reliable, assessment.reasons
+
+
+def test_rows_outside_the_spec_row_bounds_make_the_estimate_unreliable(
+    houses: dict[str, pd.DataFrame],
+) -> None:
+    """The model never learnt from sizes above 2: one such row in the window is enough to say so."""
+    bounded = dataclasses.replace(REGRESSION, row_bounds=(("size", -2.5, 2.0),))
+    window = houses["same"].drop(columns="price").query("-2.5 <= size <= 2.0").head(600).copy()
+    assert assess_estimate(bounded, houses["holdout"], window).reliable
+    window.loc[window.index[:3], "size"] = [2.5, 3.0, -3.0]
+    reasons = assess_estimate(bounded, houses["holdout"], window).reasons
+    assert reasons == [
+        (
+            "the window holds rows outside the spec's row_bounds, which the model was neither trained nor "
+            "checked on (1 with size below -2.5; 2 with size above 2)"
+        )
+    ]
