@@ -186,11 +186,13 @@ def shadow_lines(shadow: ShadowCheck) -> list[str]:
         return "n/a" if value is None else f"{value:.6g}"
 
     head = f"Shadow check on {shadow.rows} logged requests of {shadow.window}"
-    if shadow.passed is None:
+    if shadow.passed is None and shadow.challenger_estimate is None:
         return [f"{head}: not compared ({shadow.note or 'no estimate'})."]
     agreement = "n/a" if shadow.agreement is None else f"{shadow.agreement:.0%}"
+    undecided = [] if shadow.passed is not None else ["", f"Not compared: {shadow.note}."]
     return [
         f"{head}: answers agree on {agreement} of them.",
+        *undecided,
         "",
         f"| {shadow.metric} | estimated | realized ({shadow.labelled_rows} labelled) |",
         "| --- | --- | --- |",

@@ -5,7 +5,10 @@ labels needed: how far their answers agree, and each one's primary metric estima
 own holdout (direct loss estimation for regression, confidence-based for classification, as
 the monitor does). Where labels of those requests have arrived, both models' realized metric
 is shown too. A challenger whose estimate is worse than the champion's by more than the
-tolerance is not promoted.
+tolerance is not promoted. An estimate the monitor would mark unreliable on these requests
+(`monitoring.quality.reliability`: rows off the holdout's support, outside the spec's bounds,
+or a model whose holdout errors lean one way) is shown but decides nothing, as in the monitor:
+the gate's holdout and recent checks stand.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from deployments.lambda_handler.contract import (
 from monitoring.labels.commands import join_labels, read_labels
 from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
-from monitoring.quality.estimation import fit_estimator
 from monitoring.quality.live_quality import rows_of_version
+from monitoring.quality.reliability import assess_estimate
 from tasks.core.metric_names import DEFAULT_METRIC, higher_is_better
 from tasks.core.metrics import holdout_metrics
 from tasks.learning.data import PreparedData
@@ -141,26 +144,22 @@ def _with_estimates(
     data = challenger.data
     if champion.holdout is None:
         return check.model_copy(update={"note": "the champion's bundle has no holdout to estimate from"})
-    champion_estimator = fit_estimator(champion.schema, champion.holdout)
     reference = challenger.holdout.assign(**{score_column: challenger.holdout_scores})
-    challenger_estimator = fit_estimator(challenger.schema, reference)
-    if champion_estimator is None or challenger_estimator is None:
-        return check.model_copy(update={"note": "too few holdout rows to estimate from"})
-    theirs_estimate = champion_estimator(rows)
-    ours_estimate = challenger_estimator(rows.assign(**{score_column: ours}))
-    metric = data.metric if data.metric in ours_estimate else DEFAULT_METRIC[data.task]
-    if metric not in ours_estimate or metric not in theirs_estimate:
-        return check.model_copy(update={"note": "no estimate of the primary metric"})
-    mine, champions = ours_estimate[metric], theirs_estimate[metric]
-    worse = (champions - mine if higher_is_better(metric) else mine - champions) / max(abs(champions), 1e-12)
-    return check.model_copy(
-        update={
-            "metric": metric,
-            "challenger_estimate": mine,
-            "champion_estimate": champions,
-            "passed": worse <= check.tolerance,
-        }
-    )
+    theirs = assess_estimate(champion.schema, champion.holdout, rows)
+    mine = assess_estimate(challenger.schema, reference, rows.assign(**{score_column: ours}))
+    metric = data.metric if data.metric in mine.metrics else DEFAULT_METRIC[data.task]
+    if metric not in mine.metrics or metric not in theirs.metrics:
+        return check.model_copy(update={"note": "no estimate of the primary metric (too few holdout rows)"})
+    ours_estimate, champions = mine.metrics[metric], theirs.metrics[metric]
+    estimates = {"metric": metric, "challenger_estimate": ours_estimate, "champion_estimate": champions}
+    doubts = [f"the champion's: {reason}" for reason in theirs.reasons]
+    doubts += [f"the challenger's: {reason}" for reason in mine.reasons]
+    if doubts:
+        note = f"the estimates are unreliable on these requests ({'; '.join(doubts)})"
+        return check.model_copy(update={**estimates, "note": note})
+    gap = champions - ours_estimate if higher_is_better(metric) else ours_estimate - champions
+    worse = gap / max(abs(champions), 1e-12)
+    return check.model_copy(update={**estimates, "passed": worse <= check.tolerance})
 
 
 def _with_realized(

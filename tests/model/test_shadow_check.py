@@ -98,3 +98,30 @@ def test_the_same_request_again_and_again_is_no_sample_of_the_traffic(
     check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, 0.05)
     assert (check.rows, check.passed) == (60, None)
     assert check.note == "only 1 distinct inputs among 60 logged requests"
+
+
+def test_an_estimate_that_cannot_be_trusted_on_the_traffic_decides_nothing(
+    ames, ames_bundle: Path, tmp_path: Path
+) -> None:
+    """Traffic of houses above the spec's 4,000 sq ft bound: both estimates are shown, neither refuses."""
+    storage = tmp_path / "storage"
+    app = load_handler(ames_bundle, storage)
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    houses = instances_from_reference(ames_bundle, 120)
+    for house in houses[:10]:
+        house["gr_liv_area"] = 5642
+    send(app, houses, per_request=4)
+    window = Window(started, datetime.now(UTC) + timedelta(minutes=1))
+    flat = _challenger(ames, "ridge", {"alpha": 1e7})  # refused on like traffic (the first test)
+    check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, tolerance=0.05)
+    assert check.passed is None
+    assert check.challenger_estimate > check.champion_estimate * 1.05
+    assert "the champion's: the window holds rows outside the spec's row_bounds" in check.note
+    assert "(10 with gr_liv_area above 4000)" in check.note
+    gate = decide_promotion("rmsle", 0.1, 0.2, "1", higher_is_better=False, margin=0.0)
+    decision = apply_shadow_check(gate, check)
+    assert decision.promoted
+    assert "shadow check not compared: the estimates are unreliable" in decision.reason
+    markdown = promotion_markdown(decision, "ridge")
+    assert "Not compared: the estimates are unreliable" in markdown
+    assert "| challenger |" in markdown
