@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.replay import DATA_SETS, TimedData, ames, benchmark_main, replay, serving
 
 # last training period, served periods, scored periods, area and size factor after training
@@ -54,23 +56,31 @@ def _with_time_column(data: TimedData, column: str) -> TimedData:
     return replace(data, spec=spec)
 
 
-def prepared_rows(data: TimedData, rows: Any, numeric: list[str], factor: float) -> Any:
+def prepared_rows(
+    data: TimedData, rows: Any, numeric: list[str], factor: float, *, bounded: bool = False
+) -> Any:
     """Raw rows prepared as training would, with the area and size inputs scaled by `factor`.
 
-    Every row is scored: the spec's `row_bounds` choose training rows, not the sales a model answers.
+    Every row is scored unless `bounded`: the spec's `row_bounds` choose training rows, not the
+    sales a model answers. `bounded` keeps only the rows within them (after the scaling).
     """
     from flows.demo import size_features
-    from tasks.learning.data import prepare_data
+    from tasks.learning.data import prepare_data, within_bounds
 
     every_row = data.spec.model_copy(update={"row_bounds": {}})
     prepared = prepare_data(rows, every_row, f"{data.name} scored period", min_rows=1)
     sizes = size_features(numeric)
     prepared.frame[sizes] = prepared.frame[sizes] * factor
+    if bounded:
+        inside = np.ones(len(prepared.frame), dtype=bool)
+        for name, (low, high) in data.spec.row_bounds.items():
+            inside &= within_bounds(prepared.frame[name], low, high)
+        return replace(prepared, frame=prepared.frame[inside].reset_index(drop=True))
     return prepared
 
 
 def fixed_family_metrics(
-    data: TimedData, train_csv: Path, rows: Any, factor: float
+    data: TimedData, train_csv: Path, rows: Any, factor: float, *, bounded: bool = False
 ) -> dict[str, dict[str, float]]:
     """Each family with its fixed parameters, fitted on the first training's rows, scored on `rows`."""
     from tasks.core.metrics import holdout_metrics
@@ -84,7 +94,7 @@ def fixed_family_metrics(
     settings = load_settings()
     source = prepare_data(read_table(str(train_csv), data.spec.missing_values), data.spec, str(train_csv), 50)
     split = split_data(source, data.spec.time_column, settings.holdout_fraction, settings.random_seed)
-    scored = prepared_rows(data, rows, source.numeric, factor)
+    scored = prepared_rows(data, rows, source.numeric, factor, bounded=bounded)
     results = {}
     for family in FAMILIES[source.task]:
         candidate = fit_candidate(family, source, split, settings.random_seed)
@@ -94,9 +104,9 @@ def fixed_family_metrics(
 
 
 def later_period_metrics(
-    data: TimedData, rows: Any, version: str, work: Path, factor: float
+    data: TimedData, rows: Any, version: str, work: Path, factor: float, *, bounded: bool = False
 ) -> dict[str, float]:
-    """Metrics of a registered version's ONNX model on raw rows (prepared as training would)."""
+    """Metrics of a registered version's ONNX model on raw rows (prepared as training would), and `rows`."""
     from deployments.lambda_handler.contract import MODEL_FILE, ServingSchema
     from tasks.core.metrics import holdout_metrics
     from tasks.core.settings import load_settings
@@ -106,10 +116,11 @@ def later_period_metrics(
     settings = load_settings()
     bundle, _ = fetch_bundle(settings.tracking_uri, settings.model_name, version, work / "scored")
     schema = ServingSchema.load(bundle)
-    prepared = prepared_rows(data, rows, schema.numeric, factor)
+    prepared = prepared_rows(data, rows, schema.numeric, factor, bounded=bounded)
     session = create_session((bundle / MODEL_FILE).read_bytes())
     scores = onnx_scores(session, prepared.frame, schema.numeric, schema.categorical, schema.task)
-    return holdout_metrics(schema.task, prepared.frame[prepared.target].to_numpy(), scores)
+    metrics = holdout_metrics(schema.task, prepared.frame[prepared.target].to_numpy(), scores)
+    return {**metrics, "rows": float(len(prepared.frame))}
 
 
 def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
@@ -147,6 +158,10 @@ def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
     later = data.between(*scored)
     served_champion = later_period_metrics(data, served_rows, str(trained.model_version), work, factor)
     served_fixed = fixed_family_metrics(data, train_csv, served_rows, factor)
+    bounded_champion = later_period_metrics(
+        data, served_rows, str(trained.model_version), work, factor, bounded=True
+    )
+    bounded_fixed = fixed_family_metrics(data, train_csv, served_rows, factor, bounded=True)
     old = later_period_metrics(data, later, str(trained.model_version), work, factor)
     new = later_period_metrics(data, later, new_version, work, factor)
     return [
@@ -166,6 +181,8 @@ def run_case(data: TimedData, work: Path) -> list[dict[str, Any]]:
             "holdout": trained.metrics,
             "served_champion": served_champion,
             "served_fixed": served_fixed,
+            "bounded_champion": bounded_champion,
+            "bounded_fixed": bounded_fixed,
             "family": trained.family,
             "train_seconds": train_seconds,
             "monitor_seconds": monitor_seconds,
@@ -199,6 +216,16 @@ def print_table(results: list[dict[str, Any]]) -> None:
         fixed = ", ".join(f"{family} {values[metric]:.5g}" for family, values in item["served_fixed"].items())
         print(
             f"  {item['case']}: champion ({item['family']}) {metric} {item['served_champion'][metric]:.5g}; {fixed}"
+        )
+    print("\nthe same on the served rows within the spec's row_bounds:")
+    for item in results:
+        metric = "rmse" if "rmse" in item["bounded_champion"] else "roc_auc"
+        fixed = ", ".join(
+            f"{family} {values[metric]:.5g}" for family, values in item["bounded_fixed"].items()
+        )
+        print(
+            f"  {item['case']} ({item['bounded_champion']['rows']:.0f} of {item['served_rows']} rows): champion "
+            f"{metric} {item['bounded_champion'][metric]:.5g}; {fixed}"
         )
 
 
