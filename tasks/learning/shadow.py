@@ -152,8 +152,10 @@ def _with_estimates(
         return check.model_copy(update={"note": "no estimate of the primary metric (too few holdout rows)"})
     ours_estimate, champions = mine.metrics[metric], theirs.metrics[metric]
     estimates = {"metric": metric, "challenger_estimate": ours_estimate, "champion_estimate": champions}
-    doubts = [f"the champion's: {reason}" for reason in theirs.reasons]
-    doubts += [f"the challenger's: {reason}" for reason in mine.reasons]
+    doubts = [
+        f"{'both' if reason in mine.reasons else 'the champion'}: {reason}" for reason in theirs.reasons
+    ]
+    doubts += [f"the challenger: {reason}" for reason in mine.reasons if reason not in theirs.reasons]
     if doubts:
         note = f"the estimates are unreliable on these requests ({'; '.join(doubts)})"
         return check.model_copy(update={**estimates, "note": note})

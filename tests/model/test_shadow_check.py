@@ -116,7 +116,7 @@ def test_an_estimate_that_cannot_be_trusted_on_the_traffic_decides_nothing(
     check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, tolerance=0.05)
     assert check.passed is None
     assert check.challenger_estimate > check.champion_estimate * 1.05
-    assert "the champion's: the window holds rows outside the spec's row_bounds" in check.note
+    assert "both: the window holds rows outside the spec's row_bounds" in check.note
     assert "(10 with gr_liv_area above 4000)" in check.note
     gate = decide_promotion("rmsle", 0.1, 0.2, "1", higher_is_better=False, margin=0.0)
     decision = apply_shadow_check(gate, check)
