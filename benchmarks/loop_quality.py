@@ -224,7 +224,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{family} {values[metric]:.5g}" for family, values in item["bounded_fixed"].items()
         )
         print(
-            f"  {item['case']} ({item['bounded_champion']['rows']:.0f} of {item['served_rows']} rows): champion "
+            f"  {item['case']} ({item['bounded_champion']['rows']:.0f} of {item['served_champion']['rows']:.0f} rows): champion "
             f"{metric} {item['bounded_champion'][metric]:.5g}; {fixed}"
         )
 

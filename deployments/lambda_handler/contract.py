@@ -297,10 +297,18 @@ class ServingSchema:
             data.get("example"),
             tuple(data.get("monitor_exclude") or ()),
             str(data.get("metric") or DEFAULT_METRICS[task]),
-            tuple((str(name), low, high) for name, (low, high) in (data.get("row_bounds") or {}).items()),
+            tuple(
+                (str(name), _bound(low), _bound(high))
+                for name, (low, high) in (data.get("row_bounds") or {}).items()
+            ),
         )
 
     @classmethod
     def load(cls, folder: Path) -> ServingSchema:
         """Read `schema.json` from a bundle (or the function's model) folder."""
         return cls.from_dict(json.loads((folder / SCHEMA_FILE).read_text("utf-8")))
+
+
+def _bound(value: Any) -> float | None:
+    """One side of a row bound from `schema.json`: a number, or None for an open side."""
+    return None if value is None else float(value)

@@ -19,10 +19,10 @@ from tasks.core.metrics import holdout_metrics
 from tasks.learning.candidates import build_pipeline, fit_pipeline
 from tasks.learning.data import PreparedData
 from tasks.learning.onnx_export import pipeline_scores
+from tasks.learning.skewed_inputs import SKEW_THRESHOLD
 from tasks.learning.split import Split
 
 CV_FOLDS = 3
-SKEW_THRESHOLD = 0.75  # sample skewness above which a positive target counts as skewed
 Fold = tuple[np.ndarray, np.ndarray]  # positions in split.train to fit on, then to score
 
 

@@ -230,10 +230,7 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
     columns[spec.target] = target
     frame = pd.DataFrame(columns).reset_index(drop=True)
     inside = _inside_bounds(frame, spec.row_bounds, numeric, source)
-    frame = frame[inside].reset_index(drop=True)
-    if len(frame) < min_rows:
-        msg = f"{source} keeps {len(frame)} rows within the spec's row_bounds; at least {min_rows} are needed"
-        raise DataValidationError(msg)
+    frame = _bounded_rows(frame[inside].reset_index(drop=True), spec, source, min_rows)
     excluded = [name for name in spec.monitor_exclude if name in (*numeric, *categorical)]
     return PreparedData(
         frame,
@@ -249,6 +246,17 @@ def prepare_data(raw: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: in
         dict(spec.row_bounds),
         int((~inside).sum()),
     )
+
+
+def _bounded_rows(frame: pd.DataFrame, spec: DatasetSpec, source: str, min_rows: int) -> pd.DataFrame:
+    """The rows within the bounds, if enough of them are left (and both classes, for classification)."""
+    if len(frame) < min_rows:
+        msg = f"{source} keeps {len(frame)} rows within the spec's row_bounds; at least {min_rows} are needed"
+        raise DataValidationError(msg)
+    if spec.task == "classification" and frame[spec.target].nunique() < 2:  # noqa: PLR2004 - both classes
+        msg = f"{source} keeps only one class of {spec.target!r} within the spec's row_bounds"
+        raise DataValidationError(msg)
+    return frame
 
 
 def _inside_bounds(

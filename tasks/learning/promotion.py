@@ -190,6 +190,8 @@ def shadow_lines(shadow: ShadowCheck) -> list[str]:
         return [f"{head}: not compared ({shadow.note or 'no estimate'})."]
     agreement = "n/a" if shadow.agreement is None else f"{shadow.agreement:.0%}"
     undecided = [] if shadow.passed is not None else ["", f"Not compared: {shadow.note}."]
+    if shadow.passed is not None and shadow.note:
+        undecided = ["", f"{shadow.note[0].upper()}{shadow.note[1:]}."]
     return [
         f"{head}: answers agree on {agreement} of them.",
         *undecided,

@@ -30,7 +30,7 @@ from monitoring.labels.commands import join_labels, read_labels
 from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
 from monitoring.quality.live_quality import rows_of_version
-from monitoring.quality.reliability import assess_estimate
+from monitoring.quality.reliability import assess_estimate, within_row_bounds
 from tasks.core.metric_names import DEFAULT_METRIC, higher_is_better
 from tasks.core.metrics import holdout_metrics
 from tasks.learning.data import PreparedData
@@ -75,6 +75,7 @@ class Champion:
     version: str
     schema: ServingSchema
     holdout: pd.DataFrame | None
+    importance: dict[str, float] | None = None  # its inputs' shares of the permutation importance
 
 
 def model_inputs(rows: pd.DataFrame, data: PreparedData) -> pd.DataFrame | None:
@@ -145,19 +146,35 @@ def _with_estimates(
     if champion.holdout is None:
         return check.model_copy(update={"note": "the champion's bundle has no holdout to estimate from"})
     reference = challenger.holdout.assign(**{score_column: challenger.holdout_scores})
-    theirs = assess_estimate(champion.schema, champion.holdout, rows)
-    mine = assess_estimate(challenger.schema, reference, rows.assign(**{score_column: ours}))
+    inside = within_row_bounds(rows, champion.schema) & within_row_bounds(rows, challenger.schema)
+    rows, ours = rows[inside], ours[inside]
+    beyond = (
+        "" if inside.all() else f"; {int((~inside).sum())} requests outside the spec's row_bounds left out"
+    )
+    if len(rows) < MIN_ROWS:
+        return check.model_copy(update={"note": f"{len(rows)} logged requests within the spec's row_bounds"})
+    # the inputs the champion leans on, as the monitor does (the challenger's are measured after the gate)
+    theirs = assess_estimate(champion.schema, champion.holdout, rows, champion.importance)
+    mine = assess_estimate(
+        challenger.schema, reference, rows.assign(**{score_column: ours}), champion.importance
+    )
     metric = data.metric if data.metric in mine.metrics else DEFAULT_METRIC[data.task]
     if metric not in mine.metrics or metric not in theirs.metrics:
-        return check.model_copy(update={"note": "no estimate of the primary metric (too few holdout rows)"})
+        return check.model_copy(update={"note": "no estimate of the primary metric from the holdouts"})
     ours_estimate, champions = mine.metrics[metric], theirs.metrics[metric]
-    estimates = {"metric": metric, "challenger_estimate": ours_estimate, "champion_estimate": champions}
+    estimates = {
+        "metric": metric,
+        "challenger_estimate": ours_estimate,
+        "champion_estimate": champions,
+        "rows": len(rows),
+        "note": beyond.removeprefix("; "),
+    }
     doubts = [
         f"{'both' if reason in mine.reasons else 'the champion'}: {reason}" for reason in theirs.reasons
     ]
     doubts += [f"the challenger: {reason}" for reason in mine.reasons if reason not in theirs.reasons]
     if doubts:
-        note = f"the estimates are unreliable on these requests ({'; '.join(doubts)})"
+        note = f"the estimates are unreliable on these requests ({'; '.join(doubts)}){beyond}"
         return check.model_copy(update={**estimates, "note": note})
     gap = champions - ours_estimate if higher_is_better(metric) else ours_estimate - champions
     worse = gap / max(abs(champions), 1e-12)

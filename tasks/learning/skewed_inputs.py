@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-SKEW_THRESHOLD = 0.75
+SKEW_THRESHOLD = 0.75  # sample skewness above which a non-negative input (or target) counts as skewed
 
 
 class SkewedLog(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -35,6 +35,11 @@ class SkewedLog(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """`log1p` of the chosen columns (a negative live value counts as 0), the others as they are."""
         check_is_fitted(self)
         values = np.asarray(X, dtype="float64")
+        if values.ndim != 2 or values.shape[1] != self.n_features_in_:  # noqa: PLR2004 - a table
+            msg = (
+                f"SkewedLog was fitted on {self.n_features_in_} columns, got an array of shape {values.shape}"
+            )
+            raise ValueError(msg)
         logged = np.log1p(np.maximum(values, 0.0))
         return np.where(self.logged_, logged, values)
 

@@ -368,7 +368,7 @@ def shadow_gate(
     context = load_model_context(settings, model_name)
     schema = ServingSchema.from_dict(build_schema(data, split.train).model_dump())
     challenger = Challenger(deployable.onnx_model, data, schema, split.holdout, deployable.onnx_scores)
-    champion = Champion(context.version, context.schema, context.holdout)
+    champion = Champion(context.version, context.schema, context.holdout, context.importance)
     window = Window.last(settings.monitor_window_hours)
     shadow = shadow_check(
         settings.storage, model_name, champion, challenger, window, settings.shadow_tolerance

@@ -416,3 +416,35 @@ def test_the_holdout_never_splits_twins_whatever_their_labels(tmp_path: Path) ->
     flipped = data.frame.assign(**{data.target: 1 - data.frame[data.target]})
     same = split_data(replace(data, frame=flipped), None, 0.25, 42)
     assert same.holdout[inputs].equals(split.holdout[inputs])  # the target takes no part in the split
+
+
+def test_row_bounds_that_leave_one_class_are_an_error(tmp_path: Path) -> None:
+    frame = _toy_frame(120)
+    frame["Sold"] = np.where(frame["Lot Area"] > 10_000, "yes", "no")
+    path = tmp_path / "toy.csv"
+    frame.drop(columns="Price").to_csv(path, index=False)
+    spec = DatasetSpec.model_validate(
+        {
+            "name": "toy",
+            "target": "Sold",
+            "task": "classification",
+            "row_bounds": {"Lot Area": [None, 10_000]},
+        }
+    )
+    with pytest.raises(
+        DataValidationError, match="keeps only one class of 'sold' within the spec's row_bounds"
+    ):
+        _prepare(path, spec)
+
+
+def test_a_schema_from_before_row_bounds_has_none() -> None:
+    """An older bundle's schema.json has no `row_bounds`: the monitor sees no bounds, not an error."""
+    schema = {
+        "task": "regression",
+        "target": "price",
+        "features": [{"name": "x", "type": "number", "nullable": False}],
+    }
+    assert ServingSchema.from_dict(schema).row_bounds == ()
+    assert ServingSchema.from_dict({**schema, "row_bounds": {"x": [None, "4000"]}}).row_bounds == (
+        ("x", None, 4000.0),
+    )

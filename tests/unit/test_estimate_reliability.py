@@ -200,3 +200,13 @@ def test_rows_outside_the_spec_row_bounds_make_the_estimate_unreliable(
             "checked on (1 with size below -2.5; 2 with size above 2)"
         )
     ]
+
+
+def test_a_holdout_missed_by_the_same_amount_everywhere_leans(houses: dict[str, pd.DataFrame]) -> None:
+    """Every error alike (no spread at all) is the clearest lean, not a division by zero."""
+    holdout = houses["holdout"].assign(price=lambda frame: frame[PREDICTION] + 2.0)
+    assessment = assess_estimate(REGRESSION, holdout, houses["same"].drop(columns="price"))
+    assert any(
+        "lie above the predictions by 2 on average (100% of the squared error" in r
+        for r in assessment.reasons
+    )
