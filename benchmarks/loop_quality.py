@@ -30,8 +30,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.replay import DATA_SETS, TimedData, ames, benchmark_main, replay, serving
 
 # last training period, served periods, scored periods, area and size factor after training
@@ -65,16 +63,15 @@ def prepared_rows(
     sales a model answers. `bounded` keeps only the rows within them (after the scaling).
     """
     from flows.demo import size_features
-    from tasks.learning.data import prepare_data, within_bounds
+    from tasks.core.row_bounds import rows_within
+    from tasks.learning.data import prepare_data
 
     every_row = data.spec.model_copy(update={"row_bounds": {}})
     prepared = prepare_data(rows, every_row, f"{data.name} scored period", min_rows=1)
     sizes = size_features(numeric)
     prepared.frame[sizes] = prepared.frame[sizes] * factor
     if bounded:
-        inside = np.ones(len(prepared.frame), dtype=bool)
-        for name, (low, high) in data.spec.row_bounds.items():
-            inside &= within_bounds(prepared.frame[name], low, high)
+        inside = rows_within(prepared.frame, data.spec.row_bounds)
         return replace(prepared, frame=prepared.frame[inside].reset_index(drop=True))
     return prepared
 

@@ -54,6 +54,7 @@ from monitoring.quality.estimation import (
     fitted_encoder,
     usable_reference,
 )
+from tasks.core.row_bounds import rows_within
 
 MIN_EFFECTIVE_ROWS = 100
 MAX_OUTSIDE_SHARE = 0.1
@@ -195,14 +196,7 @@ def holdout_lean(schema: ServingSchema, reference: pd.DataFrame) -> str | None:
 
 def within_row_bounds(rows: pd.DataFrame, schema: ServingSchema) -> np.ndarray:
     """Which rows lie within the spec's `row_bounds` (a missing value, or input, counts as within)."""
-    inside = np.ones(len(rows), dtype=bool)
-    for name, low, high in schema.row_bounds:
-        if name in rows:
-            values = pd.to_numeric(rows[name], errors="coerce")
-            inside &= ~(
-                (values < (-np.inf if low is None else low)) | (values > (np.inf if high is None else high))
-            )
-    return inside
+    return rows_within(rows, {name: (low, high) for name, low, high in schema.row_bounds})
 
 
 def outside_bounds(schema: ServingSchema, current: pd.DataFrame) -> str | None:

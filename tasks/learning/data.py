@@ -14,6 +14,7 @@ from deployments.lambda_handler.contract import MISSING_CATEGORY
 from tasks.core.dataset_spec import DatasetSpec, normalise_column_name
 from tasks.core.errors import UserError
 from tasks.core.metric_names import DEFAULT_METRIC, TaskType
+from tasks.core.row_bounds import rows_within
 from tasks.core.storage import storage_options
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -263,21 +264,11 @@ def _inside_bounds(
     frame: pd.DataFrame, bounds: dict[str, tuple[float | None, float | None]], numeric: list[str], source: str
 ) -> np.ndarray:
     """Rows whose bounded inputs lie within their bounds; a missing value is within."""
-    inside = np.ones(len(frame), dtype=bool)
-    for name, (low, high) in bounds.items():
+    for name in bounds:
         if name not in numeric:
             msg = f"row_bounds names {name!r}, which is not a numeric input of {source}"
             raise DataValidationError(msg)
-        inside &= within_bounds(frame[name], low, high)
-    return inside
-
-
-def within_bounds(values: pd.Series, low: float | None, high: float | None) -> np.ndarray:
-    """Which values lie in [low, high] (an open side when None); missing values count as within."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-    low_bound = -np.inf if low is None else low
-    high_bound = np.inf if high is None else high
-    return np.asarray(np.isnan(numbers) | ((numbers >= low_bound) & (numbers <= high_bound)))
+    return rows_within(frame, bounds)
 
 
 def describe_bounds(name: str, low: float | None, high: float | None) -> str:

@@ -11,7 +11,8 @@ from deployments.lambda_handler.contract import ACTUAL, MISSING_CATEGORY, Servin
 from monitoring.labels.commands import join_labels, read_labels
 from monitoring.logs.reader import LogReader
 from monitoring.logs.window import Window
-from tasks.learning.data import PreparedData, within_bounds
+from tasks.core.row_bounds import within_bounds
+from tasks.learning.data import PreparedData
 
 LOG_TIME = "timestamp"  # the prediction-log field with each row's UTC time
 MODEL_VERSION = "model_version"  # the prediction-log field naming the version that answered

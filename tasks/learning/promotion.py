@@ -189,12 +189,13 @@ def shadow_lines(shadow: ShadowCheck) -> list[str]:
     if shadow.passed is None and shadow.challenger_estimate is None:
         return [f"{head}: not compared ({shadow.note or 'no estimate'})."]
     agreement = "n/a" if shadow.agreement is None else f"{shadow.agreement:.0%}"
-    undecided = [] if shadow.passed is not None else ["", f"Not compared: {shadow.note}."]
-    if shadow.passed is not None and shadow.note:
-        undecided = ["", f"{shadow.note[0].upper()}{shadow.note[1:]}."]
+    if shadow.passed is None:
+        notes = ["", f"Not compared: {shadow.note}."]
+    else:
+        notes = ["", f"{shadow.note[0].upper()}{shadow.note[1:]}."] if shadow.note else []
     return [
         f"{head}: answers agree on {agreement} of them.",
-        *undecided,
+        *notes,
         "",
         f"| {shadow.metric} | estimated | realized ({shadow.labelled_rows} labelled) |",
         "| --- | --- | --- |",

@@ -31,14 +31,19 @@ def ames(ames_csv: Path):
     return data, split_data(data, None, 0.2, 42)
 
 
+def _log(bundle: Path, storage: Path, instances: list[dict], per_request: int = 1) -> Window:
+    """The champion's answers to `instances`, logged by the handler; the window that holds them."""
+    app = load_handler(bundle, storage)
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    send(app, instances, per_request=per_request)
+    return Window(started, datetime.now(UTC) + timedelta(minutes=1))
+
+
 @pytest.fixture
 def logged(ames_bundle: Path, tmp_path: Path) -> tuple[Path, Window]:
     """The champion's answers to 120 requests, logged by the handler."""
     storage = tmp_path / "storage"
-    app = load_handler(ames_bundle, storage)
-    started = datetime.now(UTC) - timedelta(minutes=1)
-    send(app, instances_from_reference(ames_bundle, 120), per_request=4)
-    return storage, Window(started, datetime.now(UTC) + timedelta(minutes=1))
+    return storage, _log(ames_bundle, storage, instances_from_reference(ames_bundle, 120), per_request=4)
 
 
 def _challenger(ames, family: str, params: dict | None = None) -> Challenger:
@@ -91,10 +96,7 @@ def test_the_same_request_again_and_again_is_no_sample_of_the_traffic(
     ames, ames_bundle: Path, tmp_path: Path
 ) -> None:
     storage = tmp_path / "storage"
-    app = load_handler(ames_bundle, storage)
-    started = datetime.now(UTC) - timedelta(minutes=1)
-    send(app, instances_from_reference(ames_bundle, 1) * 60)
-    window = Window(started, datetime.now(UTC) + timedelta(minutes=1))
+    window = _log(ames_bundle, storage, instances_from_reference(ames_bundle, 1) * 60)
     flat = _challenger(ames, "ridge", {"alpha": 1e7})
     check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, 0.05)
     assert (check.rows, check.passed) == (60, None)
@@ -106,13 +108,10 @@ def test_requests_outside_the_row_bounds_are_left_out_and_the_rest_still_decide(
 ) -> None:
     """Ten houses above the 4,000 sq ft bound: left out, and the flat challenger is refused on the rest."""
     storage = tmp_path / "storage"
-    app = load_handler(ames_bundle, storage)
-    started = datetime.now(UTC) - timedelta(minutes=1)
     houses = instances_from_reference(ames_bundle, 120)
     for house in houses[:10]:
         house["gr_liv_area"] = 5642
-    send(app, houses, per_request=4)
-    window = Window(started, datetime.now(UTC) + timedelta(minutes=1))
+    window = _log(ames_bundle, storage, houses, per_request=4)
     flat = _challenger(ames, "ridge", {"alpha": 1e7})
     check = shadow_check(storage.as_uri(), MODEL, _champion(ames_bundle), flat, window, tolerance=0.05)
     assert (check.rows, check.passed) == (110, False)
