@@ -21,6 +21,7 @@ from .contract import (
     HEALTH_ROUTE,
     IMPUTED_FIELDS,
     ONLINE,
+    OUTSIDE_TRAINING,
     PAGE_FILE,
     PAGE_ROUTE,
     PREDICT_ROUTE,
@@ -136,6 +137,7 @@ def predict(
             latency_ms=round(latency_ms, 3),
             unknown_categories=batch.unknown_categories[row],
             missing_fields=batch.missing_fields[row],
+            outside_training=batch.outside_training[row],
             source=source,
             probabilities=None if probabilities is None else probabilities[row],
         )
@@ -156,10 +158,12 @@ def predict(
         answer["probabilities"] = predictions.probabilities
     answer[IMPUTED_FIELDS] = batch.missing_fields
     answer[UNKNOWN_CATEGORIES] = batch.unknown_categories
+    answer[OUTSIDE_TRAINING] = batch.outside_training
     counts = RequestCounts(
         predictions=len(batch.instances),
         unknown_categories=sum(len(values) for values in batch.unknown_categories),
         missing_fields=sum(len(fields) for fields in batch.missing_fields),
+        outside_training=sum(len(fields) for fields in batch.outside_training),
     )
     return answer, counts
 

@@ -8,6 +8,7 @@ names and the schema reader have one definition that cannot drift apart.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +87,7 @@ CLIENT_ERRORS_METRIC = "ClientErrors"  # 4xx answers
 SERVER_ERRORS_METRIC = "ServerErrors"  # 5xx answers
 UNKNOWN_CATEGORIES_METRIC = "UnknownCategories"  # categorical values training never saw
 MISSING_FIELDS_METRIC = "MissingFields"  # fields left out of predicted rows
+OUTSIDE_TRAINING_METRIC = "OutsideTraining"  # numbers outside the training range
 
 # --- prediction-log records (JSON Lines, one object per predicted row) ---------------------
 PREDICTION = "prediction"
@@ -97,6 +99,7 @@ BATCH = "batch"
 SOURCES = (ONLINE, BATCH)
 UNKNOWN_CATEGORIES = "unknown_categories"  # categorical values of the row that training never saw
 MISSING_FIELDS = "missing_fields"  # the row's fields that the request left out (imputed)
+OUTSIDE_TRAINING = "outside_training"  # the row's numbers outside the training range; absent in older records
 # Every field of a record, in the order it is written, with its JSON kind. The handler builds
 # records with `prediction_record`; the monitor's Arrow schema (and so compaction) derives from
 # this table, so a field added here is written, read and kept everywhere.
@@ -111,6 +114,7 @@ RECORD_FIELDS: dict[str, str] = {
     "latency_ms": "number",
     UNKNOWN_CATEGORIES: "strings",
     MISSING_FIELDS: "strings",
+    OUTSIDE_TRAINING: "strings",
     SOURCE: "string",
     PROBABILITIES: "probabilities",  # classification only: class label -> probability
 }
@@ -129,6 +133,7 @@ def prediction_record(
     latency_ms: float,
     unknown_categories: list[str],
     missing_fields: list[str],
+    outside_training: list[str],
     source: str,
     probabilities: dict[str, float] | None = None,
 ) -> dict[str, Any]:
@@ -144,6 +149,7 @@ def prediction_record(
         "latency_ms": latency_ms,
         UNKNOWN_CATEGORIES: unknown_categories,
         MISSING_FIELDS: missing_fields,
+        OUTSIDE_TRAINING: outside_training,
         SOURCE: source,
         PROBABILITIES: probabilities,
     }
@@ -297,10 +303,7 @@ class ServingSchema:
             data.get("example"),
             tuple(data.get("monitor_exclude") or ()),
             str(data.get("metric") or DEFAULT_METRICS[task]),
-            tuple(
-                (str(name), _bound(low), _bound(high))
-                for name, (low, high) in (data.get("row_bounds") or {}).items()
-            ),
+            _row_bounds(data.get("row_bounds") or {}),
         )
 
     @classmethod
@@ -309,6 +312,23 @@ class ServingSchema:
         return cls.from_dict(json.loads((folder / SCHEMA_FILE).read_text("utf-8")))
 
 
-def _bound(value: Any) -> float | None:
-    """One side of a row bound from `schema.json`: a number, or None for an open side."""
-    return None if value is None else float(value)
+def _row_bounds(bounds: Any) -> tuple[tuple[str, float | None, float | None], ...]:
+    """`row_bounds` from `schema.json`: each input's [low, high], numbers or null for an open side."""
+    if not isinstance(bounds, dict):
+        msg = f"schema row_bounds must be an object of input: [low, high], got {type(bounds).__name__}"
+        raise ValueError(msg)  # noqa: TRY004 - callers report a bad schema as ValueError
+    read = []
+    for name, pair in bounds.items():
+        sides = pair if isinstance(pair, list | tuple) and len(pair) == 2 else None  # noqa: PLR2004
+        if sides is None or not all(_is_bound(side) for side in sides):
+            msg = f"schema row_bounds of {name!r} must be [low, high], numbers or null, got {pair!r}"
+            raise ValueError(msg)
+        low, high = (None if side is None else float(side) for side in sides)
+        read.append((str(name), low, high))
+    return tuple(read)
+
+
+def _is_bound(side: Any) -> bool:
+    if side is None:
+        return True
+    return isinstance(side, int | float) and not isinstance(side, bool) and math.isfinite(side)

@@ -19,6 +19,7 @@ from .contract import (
     MISSING_FIELDS_METRIC,
     MODEL_NAME_DIMENSION,
     MODEL_VERSION_DIMENSION,
+    OUTSIDE_TRAINING_METRIC,
     PREDICTIONS_METRIC,
     REQUESTS_METRIC,
     SERVER_ERRORS_METRIC,
@@ -35,6 +36,7 @@ UNITS = {
     SERVER_ERRORS_METRIC: "Count",
     UNKNOWN_CATEGORIES_METRIC: "Count",
     MISSING_FIELDS_METRIC: "Count",
+    OUTSIDE_TRAINING_METRIC: "Count",
 }
 DIMENSIONS = [[MODEL_NAME_DIMENSION], [MODEL_NAME_DIMENSION, MODEL_VERSION_DIMENSION]]
 
@@ -46,6 +48,7 @@ class RequestCounts:
     predictions: int = 0
     unknown_categories: int = 0
     missing_fields: int = 0
+    outside_training: int = 0
 
 
 def metric_fields(
@@ -60,6 +63,7 @@ def metric_fields(
         SERVER_ERRORS_METRIC: int(status >= SERVER_ERROR),
         UNKNOWN_CATEGORIES_METRIC: counts.unknown_categories,
         MISSING_FIELDS_METRIC: counts.missing_fields,
+        OUTSIDE_TRAINING_METRIC: counts.outside_training,
     }
     directive = {
         "Timestamp": int(time.time() * 1000),

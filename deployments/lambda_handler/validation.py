@@ -50,6 +50,13 @@ class FeatureRule:
     minimum: float | None = None  # the training range, when training saw numbers
     maximum: float | None = None
     accepted: tuple[float, float] | None = None  # numbers outside are refused
+    flag_outside: bool = True  # a number outside the training range is named in the answer
+
+    def outside_training(self, value: float) -> bool:
+        """Whether a number lies outside the range training saw (the model extrapolates)."""
+        if not self.flag_outside or self.minimum is None or self.maximum is None:
+            return False
+        return not self.minimum <= value <= self.maximum
 
     def widths_outside(self, value: float) -> float:
         """How many range widths a number lies beyond the training range (0 inside it)."""
@@ -77,12 +84,16 @@ def accepted_range(minimum: float | None, maximum: float | None) -> tuple[float,
 
 @dataclass
 class ValidatedBatch:
-    """Model feeds plus the cleaned instances, categories training never saw, and fields left out."""
+    """Model feeds plus the cleaned instances, and per row what the model did not learn from.
+
+    That is: categories training never saw, fields left out, and numbers outside the training range.
+    """
 
     feeds: dict[str, np.ndarray]  # the numeric and the categorical matrix, columns in schema order
     instances: list[dict[str, Any]]
     unknown_categories: list[list[str]] = field(default_factory=list)
     missing_fields: list[list[str]] = field(default_factory=list)
+    outside_training: list[list[str]] = field(default_factory=list)
 
 
 def _refuse_constant(name: str) -> float:
@@ -102,8 +113,13 @@ def parse_json(text: str | bytes) -> Any:
 
 
 def rules_from_schema(schema: ServingSchema) -> list[FeatureRule]:
-    """Validation rules for each feature of the model's schema."""
+    """Validation rules for each feature of the model's schema.
+
+    Numbers outside the training range are named in the answer, except for the inputs the
+    monitor leaves out (`monitor_exclude`: a sale's year is past training on every new request).
+    """
     rules = []
+    excluded = set(schema.monitor_exclude)
     for feature in schema.features:
         minimum = None if feature.minimum is None else float(feature.minimum)
         maximum = None if feature.maximum is None else float(feature.maximum)
@@ -116,6 +132,7 @@ def rules_from_schema(schema: ServingSchema) -> list[FeatureRule]:
                 minimum=minimum,
                 maximum=maximum,
                 accepted=accepted_range(minimum, maximum) if feature.is_number else None,
+                flag_outside=feature.name not in excluded,
             )
         )
     return rules
@@ -192,6 +209,21 @@ class _Row:
     categories: list[str] = field(default_factory=list)
     unseen: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def take(self, rule: FeatureRule, value: Any, index: int) -> float | str:
+        """Check a given value and add it to the model inputs, noting what training never saw."""
+        if rule.is_number:
+            number = _number(rule, value, index)
+            if rule.outside_training(number):
+                self.outside.append(rule.name)
+            self.numbers.append(number)
+            return number
+        category = _category(rule, value, index)
+        if category not in rule.categories:
+            self.unseen.append(rule.name)
+        self.categories.append(category)
+        return category
 
 
 def _check_instance(
@@ -218,14 +250,8 @@ def _check_instance(
                 row.numbers.append(math.nan)
             else:
                 row.categories.append(MISSING_CATEGORY)
-        elif rule.is_number:
-            value = _number(rule, value, index)
-            row.numbers.append(value)
         else:
-            value = _category(rule, value, index)
-            if value not in rule.categories:
-                row.unseen.append(rule.name)
-            row.categories.append(value)
+            value = row.take(rule, value, index)
         row.values[rule.name] = value
     if required is not None:
         msg = f"instance {index}: field {required!r} is required (MISSING_FIELDS=reject)"
@@ -256,6 +282,7 @@ def validate_instances(
         [row.values for row in rows],
         [row.unseen for row in rows],
         [row.left_out for row in rows],
+        [row.outside for row in rows],
     )
 
 

@@ -250,6 +250,33 @@ def test_the_answer_names_the_inputs_the_model_filled_in(page: Page, site: Site)
     assert float(page.locator("#prediction").get_attribute("data-value") or "nan") == direct["predictions"][0]
 
 
+def test_an_input_beyond_the_training_range_is_priced_with_a_caution(page: Page, site: Site) -> None:
+    """A house bigger than any the model learnt from gets its price and a note saying so."""
+    page.goto(f"{site.url}/")
+    top = _top_values(site, site.schema.example or {})
+    area = next(feature for feature in site.schema.features if feature.name == "gr_liv_area")
+    assert area.name in top
+    assert area.maximum is not None
+    given = {**top, area.name: int(area.maximum) + 1642}
+    _fill(page, site, given)
+    page.locator("#predict").click()
+    page.locator("#answer").wait_for(state="visible")
+    status, direct = _predict(site, {**_typical_rest(site), **given})
+    assert status == 200
+    assert direct["outside_training"] == [[area.name]]
+    notes = page.locator("#notes")
+    label = next(field.label for field in build_form(site.bundle).fields if field.name == area.name)
+    caution = f"Outside the range the model was trained on: {label} {given[area.name]:,}. The answer is"
+    assert notes.inner_text().startswith(f"{caution} an extrapolation")
+    assert "caution" in (notes.get_attribute("class") or "")
+    assert float(page.locator("#prediction").get_attribute("data-value") or "nan") == direct["predictions"][0]
+
+    _fill(page, site, {area.name: int(area.maximum)})  # the largest trained on: no caution
+    page.locator("#predict").click()
+    page.wait_for_function("() => !document.getElementById('notes').classList.contains('caution')")
+    assert not notes.inner_text().startswith("Outside the range")
+
+
 def _ames_rows(ames_csv: Path, count: int) -> list[str]:
     with ames_csv.open(encoding="utf-8-sig") as handle:
         return [next(handle) for _ in range(count + 1)]
@@ -270,10 +297,11 @@ def test_a_csv_upload_returns_one_prediction_per_row(
 ) -> None:
     lines = _ames_rows(ames_csv, 30)
     header = next(csv.reader([lines[0]]))
-    bad, unseen = 5, 9  # data rows (0-based): a wrong value, a neighbourhood training never saw
+    bad, unseen, huge = 5, 9, 12  # data rows (0-based): a wrong value, an unseen neighbourhood, a huge house
     rows = [next(csv.reader([line])) for line in lines[1:]]
     rows[bad][header.index("Gr Liv Area")] = "large"
     rows[unseen][header.index("Neighborhood")] = "Old Town"
+    rows[huge][header.index("Gr Liv Area")] = "6000"
     upload = tmp_path / "houses.csv"
     with upload.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([header, *rows])
@@ -294,6 +322,8 @@ def test_a_csv_upload_returns_one_prediction_per_row(
     assert scored[bad]["error"] == "field 'gr_liv_area' must be a number, got string"
     assert scored[unseen]["unknown_categories"] == "neighborhood"
     assert [scored[i]["imputed_fields"] for i in good] == [" ".join(f) for f in direct["imputed_fields"]]
+    assert [scored[i]["outside_training"] for i in good] == [" ".join(f) for f in direct["outside_training"]]
+    assert "gr_liv_area" in scored[huge]["outside_training"].split()
     status_text = page.locator("#file-status").inner_text()
     assert status_text.startswith("Scored 29 of 30 rows of houses.csv in 2 requests. 1 failed: line 7: ")
     assert "Order, PID and SalePrice" in status_text  # columns that are no model input

@@ -84,6 +84,30 @@ def test_batch_with_unknown_category_and_missing_optional_field(
     assert [r["missing_fields"] for r in records] == [[], [], ["lot_frontage"]]
 
 
+def test_numbers_outside_the_training_range_are_named_in_the_answer_the_log_and_the_metrics(
+    app: ModuleType, example: dict, storage: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A house bigger than any trained on is priced and flagged; the sale's year (excluded) is not."""
+    schema = json.loads(app.handler(http_event("GET", "/schema"))["body"])
+    ranges = {feature["name"]: feature for feature in schema["features"]}
+    assert "yr_sold" in schema["monitor_exclude"]
+    largest = ranges["gr_liv_area"]["maximum"]
+    assert largest <= 4000  # the spec's row bound
+    huge = {**example, "gr_liv_area": largest + 1500, "lot_area": ranges["lot_area"]["minimum"] - 1}
+    later = {**example, "yr_sold": ranges["yr_sold"]["maximum"] + 3}
+    edge = {**example, "gr_liv_area": largest}
+    capsys.readouterr()
+    status, body = _post(app, {"instances": [example, huge, later, edge]}, request_id="req-outside")
+    assert status == 200
+    assert body["outside_training"] == [[], ["lot_area", "gr_liv_area"], [], []]
+    assert len(body["predictions"]) == 4
+    assert all(value > 0 for value in body["predictions"])  # answered all the same
+    records = [json.loads(line) for line in next(storage.rglob("req-outside.jsonl")).read_text().splitlines()]
+    assert [record["outside_training"] for record in records] == body["outside_training"]
+    [line] = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (line["request_id"], line["OutsideTraining"]) == ("req-outside", 2)
+
+
 def test_a_category_with_spaces_around_it_is_the_category_training_saw(
     app: ModuleType, example: dict, storage: Path
 ) -> None:
@@ -190,6 +214,7 @@ METRICS = {
     "ServerErrors",
     "UnknownCategories",
     "MissingFields",
+    "OutsideTraining",
 }
 
 
@@ -393,4 +418,17 @@ def test_a_graph_and_schema_that_disagree_on_column_order_fail_the_cold_start(
     features[first], features[second] = features[second], features[first]
     (bundle / "schema.json").write_text(json.dumps(schema))
     with pytest.raises(ValueError, match=r"model\.onnx and schema\.json disagree on the numeric columns"):
+        load_handler(bundle, tmp_path / "logs")
+
+
+@pytest.mark.parametrize("bounds", [{"gr_liv_area": [None, "4k"]}, {"gr_liv_area": 4000}, ["gr_liv_area"]])
+def test_a_hand_edited_row_bound_that_is_not_a_number_fails_the_cold_start_naming_it(
+    ames_bundle: Path, tmp_path: Path, bounds: object
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(ames_bundle, bundle)
+    schema = json.loads((bundle / "schema.json").read_text())
+    schema["row_bounds"] = bounds
+    (bundle / "schema.json").write_text(json.dumps(schema))
+    with pytest.raises(ValueError, match=r"^schema row_bounds .*must be"):
         load_handler(bundle, tmp_path / "logs")

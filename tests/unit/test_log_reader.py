@@ -13,6 +13,7 @@ import pytest
 
 from deployments.lambda_handler.contract import (
     MISSING_FIELDS,
+    OUTSIDE_TRAINING,
     PROBABILITIES,
     RECORD_FIELDS,
     UNKNOWN_CATEGORIES,
@@ -331,12 +332,14 @@ def test_a_corrupt_compacted_copy_falls_back_to_the_raw_hour(
 def test_every_record_field_survives_compaction_with_the_originals_deleted(
     app: ModuleType, ames_bundle: Path, storage: Path, schema: ServingSchema
 ) -> None:
-    """`unknown_categories` and `missing_fields` are written, read, compacted and read back."""
+    """`unknown_categories`, `missing_fields` and `outside_training` survive writing and compaction."""
     instances = instances_from_reference(ames_bundle, 4)
     category = next(feature.name for feature in schema.features if not feature.is_number)
     left_out = next(feature.name for feature in schema.features if feature.is_number)
+    area = next(feature for feature in schema.features if feature.name == "gr_liv_area")
     instances[1][category] = "never seen in training"
     del instances[1][left_out]
+    instances[1][area.name] = area.maximum + 1
     send(app, instances, per_request=2)
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     _move_to_hour(storage, hour)
@@ -351,20 +354,22 @@ def test_every_record_field_survives_compaction_with_the_originals_deleted(
     written = {name for name in RECORD_FIELDS if name not in {"features", PROBABILITIES}}
     assert written <= set(after.frame.columns)
 
-    def lists(frame: pd.DataFrame) -> dict[tuple[str, int], tuple[list[str], list[str]]]:
+    def lists(frame: pd.DataFrame) -> dict[tuple[str, int], tuple[list[str], list[str], list[str]]]:
         return {
-            (request_id, row): (list(unknown), list(missing))
-            for request_id, row, unknown, missing in zip(
+            (request_id, row): (list(unknown), list(missing), list(outside))
+            for request_id, row, unknown, missing, outside in zip(
                 frame["request_id"],
                 frame["row"],
                 frame[UNKNOWN_CATEGORIES],
                 frame[MISSING_FIELDS],
+                frame[OUTSIDE_TRAINING],
                 strict=True,
             )
         }
 
     compacted = lists(after.frame)
     assert compacted == lists(before)
-    [(unknown, missing)] = [values for values in compacted.values() if values[0]]
+    [(unknown, missing, outside)] = [values for values in compacted.values() if values[0]]
     assert unknown == [category]
     assert left_out in missing
+    assert outside == [area.name]

@@ -120,8 +120,13 @@
     return value.toLocaleString("en-US", { maximumFractionDigits: Math.abs(value) >= 100 ? 0 : 4 });
   }
 
-  function notes(imputed, unknown, instance) {
+  function notes(imputed, unknown, outside, instance) {
     const parts = [];
+    if (outside.length) {
+      const named = outside.map((name) => labelOf(name) + " " + formatted(instance[name]));
+      parts.push("Outside the range the model was trained on: " + listed(named) +
+        ". The answer is an extrapolation; treat it as a rough guess.");
+    }
     if (imputed.length) {
       parts.push("The model filled in " + imputed.length + (imputed.length === 1 ? " input" : " inputs") +
         " that " + (imputed.length === 1 ? "was" : "were") + " left empty: " + listed(imputed.map(labelOf)) + ".");
@@ -131,7 +136,9 @@
       parts.push("The model never saw " + listed(named) + " in training and ignored " +
         (unknown.length === 1 ? "it" : "them") + ".");
     }
-    if (!parts.length) parts.push("Every input was given, and every category is one the model saw in training.");
+    if (!parts.length) {
+      parts.push("Every input was given and lies within what the model saw in training.");
+    }
     return parts.join(" ");
   }
 
@@ -156,7 +163,9 @@
       }
     }
     table.hidden = !body.probabilities;
-    $("notes").textContent = notes((body.imputed_fields || [[]])[0], (body.unknown_categories || [[]])[0], instance);
+    const first = (name) => (body[name] || [[]])[0] || [];
+    $("notes").textContent = notes(first("imputed_fields"), first("unknown_categories"), first("outside_training"), instance);
+    $("notes").classList.toggle("caution", first("outside_training").length > 0);
     let meta = "Model " + body.model_name + " version " + body.model_version + " \u00b7 request id " + body.request_id;
     if (spec.model.version && String(body.model_version) !== spec.model.version) {
       meta += " \u00b7 this page was made for version " + spec.model.version + ": make it again for the inputs of the new one";
@@ -271,6 +280,7 @@
             probabilities: result.body.probabilities ? result.body.probabilities[row] : null,
             imputed: (result.body.imputed_fields || [])[row] || [],
             unknown: (result.body.unknown_categories || [])[row] || [],
+            outside: (result.body.outside_training || [])[row] || [],
             version: result.body.model_version,
             requestId: result.body.request_id,
           });
@@ -304,13 +314,14 @@
   function outputCsv(items, results) {
     const classes = spec.model.classes;
     const header = ["line", "prediction", ...classes.map((name) => "probability_" + name),
-      "imputed_fields", "unknown_categories", "model_version", "request_id", "error"];
+      "imputed_fields", "unknown_categories", "outside_training", "model_version", "request_id", "error"];
     const lines = [header.map(csvCell).join(",")];
     for (const item of items) {
       const answer = results.get(item.line) || { error: "not scored" };
       const probabilities = classes.map((name) => (answer.probabilities ? answer.probabilities[name] : ""));
       lines.push([item.line, answer.prediction, ...probabilities, (answer.imputed || []).join(" "),
-        (answer.unknown || []).join(" "), answer.version, answer.requestId, answer.error].map(csvCell).join(","));
+        (answer.unknown || []).join(" "), (answer.outside || []).join(" "), answer.version, answer.requestId,
+        answer.error].map(csvCell).join(","));
     }
     return lines.join("\r\n") + "\r\n";
   }
