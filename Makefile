@@ -32,8 +32,11 @@ browser: ## Install chromium for the page tests (apt-get), unless it is there
 demo: setup ## Run the closed loop on the local target (reads MLOPS_DATA_SOURCE)
 	$(RUN) -m flows.demo
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), each file whole on one of them: most
+# of a test's time is servers, schedules and subprocesses waiting, which overlap well.
+TEST_WORKERS ?= 2
 test: setup browser lint ## Lint, then run every test
-	$(RUN) -m pytest
+	$(RUN) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup ## ruff, codespell, import contracts, types (mypy), IAM policies (parliament), GitHub workflows
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,7 @@ names and the schema reader have one definition that cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -313,22 +314,31 @@ class ServingSchema:
 
 
 def _row_bounds(bounds: Any) -> tuple[tuple[str, float | None, float | None], ...]:
-    """`row_bounds` from `schema.json`: each input's [low, high], numbers or null for an open side."""
+    """`row_bounds` from `schema.json`: each input's [low, high], numbers (or numeric text) or null."""
     if not isinstance(bounds, dict):
         msg = f"schema row_bounds must be an object of input: [low, high], got {type(bounds).__name__}"
         raise ValueError(msg)  # noqa: TRY004 - callers report a bad schema as ValueError
     read = []
     for name, pair in bounds.items():
-        sides = pair if isinstance(pair, list | tuple) and len(pair) == 2 else None  # noqa: PLR2004
-        if sides is None or not all(_is_bound(side) for side in sides):
-            msg = f"schema row_bounds of {name!r} must be [low, high], numbers or null, got {pair!r}"
-            raise ValueError(msg)
-        low, high = (None if side is None else float(side) for side in sides)
+        if not isinstance(pair, list | tuple) or len(pair) != 2:  # noqa: PLR2004
+            raise ValueError(_bad_bounds(name, pair))
+        low, high = (_bound(side, name, pair) for side in pair)
         read.append((str(name), low, high))
     return tuple(read)
 
 
-def _is_bound(side: Any) -> bool:
+def _bound(side: Any, name: str, pair: Any) -> float | None:
+    """One side of an input's bounds: a finite number, or None for an open side."""
     if side is None:
-        return True
-    return isinstance(side, int | float) and not isinstance(side, bool) and math.isfinite(side)
+        return None
+    number = math.nan
+    if isinstance(side, int | float | str) and not isinstance(side, bool):
+        with contextlib.suppress(ValueError, OverflowError):
+            number = float(side)
+    if not math.isfinite(number):
+        raise ValueError(_bad_bounds(name, pair))
+    return number
+
+
+def _bad_bounds(name: str, pair: Any) -> str:
+    return f"schema row_bounds of {name!r} must be [low, high], numbers or null, got {pair!r}"

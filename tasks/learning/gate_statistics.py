@@ -3,7 +3,8 @@
 A holdout of a few hundred rows moves a metric by more than a typical retrain's gain, so an
 improvement counts only if it holds in most resamples of those rows (the same resample for
 both models). And a handful of rows can carry most of a holdout's error: the gate says how
-much the largest errors carry, so a reader knows when a score is really those rows' score.
+much the largest errors carry, so a reader knows when a score is really those rows' score, and
+the range a score takes over resamples of its holdout.
 """
 
 from __future__ import annotations
@@ -71,6 +72,37 @@ def _classification_value(metric: str, actual: np.ndarray, scores: np.ndarray) -
     return float(accuracy_score(actual, predicted))
 
 
+def _resampled(
+    metric: str, task: TaskType, actual: np.ndarray, scores: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """The metric of the scores on each resample of the rows (one resample per row of `rows`)."""
+    if task == "regression":
+        return _regression_values(metric, actual, scores, rows)
+    return np.array([_classification_value(metric, actual[r], scores[r]) for r in rows])
+
+
+def _resamples(task: TaskType, rows: int, seed: int) -> np.ndarray:
+    count = RESAMPLES if task == "regression" else CLASSIFICATION_RESAMPLES
+    return np.random.default_rng(seed).integers(0, rows, size=(count, rows))
+
+
+def bootstrap_interval(
+    metric: str, task: TaskType, actual: np.ndarray, scores: np.ndarray, level: float = 0.9, seed: int = 0
+) -> tuple[float, float] | None:
+    """The central `level` interval of the metric over resamples of the rows: how much the rows decide."""
+    actual = np.asarray(actual, dtype="float64")
+    if len(actual) == 0:
+        return None
+    rows = _resamples(task, len(actual), seed)
+    values = _resampled(metric, task, actual, np.asarray(scores, dtype="float64"), rows)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None
+    tail = (1 - level) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 def paired_bootstrap(
     metric: str,
     task: TaskType,
@@ -83,15 +115,9 @@ def paired_bootstrap(
     actual = np.asarray(actual, dtype="float64")
     candidate = np.asarray(candidate, dtype="float64")
     champion = np.asarray(champion, dtype="float64")
-    generator = np.random.default_rng(seed)
-    count = RESAMPLES if task == "regression" else CLASSIFICATION_RESAMPLES
-    rows = generator.integers(0, len(actual), size=(count, len(actual)))
-    if task == "regression":
-        ours = _regression_values(metric, actual, candidate, rows)
-        theirs = _regression_values(metric, actual, champion, rows)
-    else:
-        ours = np.array([_classification_value(metric, actual[r], candidate[r]) for r in rows])
-        theirs = np.array([_classification_value(metric, actual[r], champion[r]) for r in rows])
+    rows = _resamples(task, len(actual), seed)
+    ours = _resampled(metric, task, actual, candidate, rows)
+    theirs = _resampled(metric, task, actual, champion, rows)
     valid = np.isfinite(ours) & np.isfinite(theirs)
     if not valid.any():
         return 0.0

@@ -37,6 +37,7 @@ class PromotionDecision(BaseModel):
     confidence: float = 0.0  # the share it needs (0: not checked)
     top_error_rows: int = 0
     top_error_share: float | None = None  # of the candidate's holdout loss, carried by its largest errors
+    candidate_interval: tuple[float, float] | None = None  # its holdout score over 90% of resamples
     shadow: ShadowCheck | None = None  # the challenger on the last window's logged requests
 
 
@@ -74,6 +75,7 @@ def decide_promotion(
     bootstrap_share: float | None = None,
     confidence: float = 0.0,
     concentration: tuple[int, float] | None = None,
+    interval: tuple[float, float] | None = None,
 ) -> PromotionDecision:
     """Promote when there is no champion, or when the candidate beats it by more than `margin`.
 
@@ -82,7 +84,8 @@ def decide_promotion(
     candidate must also not be worse than the champion on the recent slice (a tie passes).
     With a `bootstrap_share` and a `confidence` above 0 it must also win in at least that share
     of paired resamples of the holdout: a gain within the holdout's noise is a tie, not a win.
-    `concentration` (rows, share) is reported: how much of the loss the largest errors carry.
+    `concentration` (rows, share) is reported: how much of the loss the largest errors carry, and
+    so is `interval`, the candidate's score over 90% of resamples of the holdout.
     """
     recent = recent or RecentCheck()
     if recent.candidate_score is not None and recent.champion_score is not None:
@@ -102,6 +105,7 @@ def decide_promotion(
         "confidence": confidence,
         "top_error_rows": 0 if concentration is None else concentration[0],
         "top_error_share": None if concentration is None else concentration[1],
+        "candidate_interval": interval,
     }
     if champion_score is None:
         return PromotionDecision(promoted=True, reason="no champion yet", **common)
@@ -170,6 +174,16 @@ def promotion_markdown(decision: PromotionDecision, family: str) -> str:
             (
                 f"The candidate's {decision.top_error_rows} largest holdout errors carry "
                 f"{decision.top_error_share:.0%} of its {decision.metric} loss."
+            ),
+        ]
+    if decision.candidate_interval is not None:
+        low, high = decision.candidate_interval
+        lines += [
+            "",
+            (
+                f"Over resamples of the holdout rows the candidate's {decision.metric} lies between "
+                f"{low:.6g} and {high:.6g} in 90% of them: differences inside that range may be the "
+                "rows', not the model's."
             ),
         ]
     if recent.note:

@@ -29,7 +29,12 @@ from tasks.learning.cross_validation import Fold, TrialScore, cv_folds, score_tr
 from tasks.learning.data import DataValidationError, PreparedData, describe_bounds, prepare_data, read_table
 from tasks.learning.data_snapshot import Snapshot, write_snapshot
 from tasks.learning.ensemble import ensemble_candidate
-from tasks.learning.gate_statistics import TOP_ERRORS, error_concentration, paired_bootstrap
+from tasks.learning.gate_statistics import (
+    TOP_ERRORS,
+    bootstrap_interval,
+    error_concentration,
+    paired_bootstrap,
+)
 from tasks.learning.importance import FeatureImportance, measure_importance
 from tasks.learning.onnx_export import create_session, onnx_scores
 from tasks.learning.production_data import ProductionRows, append_production_rows, labelled_production_rows
@@ -301,6 +306,7 @@ def gate_promotion(
         bootstrap_share=share,
         confidence=confidence,
         concentration=(TOP_ERRORS, concentration),
+        interval=bootstrap_interval(metric, data.task, actual, deployable.onnx_scores),
     )
     verdict = "Promoting" if decision.promoted else "Keeping the champion"
     get_run_logger().info("%s: %s", verdict, decision.reason)

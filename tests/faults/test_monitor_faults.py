@@ -20,6 +20,7 @@ from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler, logged_files
 from tests.support.labels import zero_one_champion
 from tests.support.traffic import reference_traffic, send
+from tests.support.training import monitor_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 MODEL = "monitor-faults"
@@ -34,12 +35,7 @@ def champion(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> tup
 
 @pytest.fixture
 def storage(champion: tuple[Path, Path], mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    store = mlops_env / "storage"
-    monkeypatch.setenv("MLOPS_HOME", str(champion[0]))
-    monkeypatch.setenv("MLOPS_STORAGE_URL", str(store))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    monkeypatch.setenv("MLOPS_RETRAIN_MODE", "off")
-    return store
+    return monitor_settings(monkeypatch, champion[0], mlops_env / "storage", MODEL)
 
 
 def _plant_hostile_logs(folder: Path, record: dict, outside: Path) -> None:

@@ -23,7 +23,7 @@ from monitoring.labels.commands import upload_labels
 from tests.support.handler import load_handler
 from tests.support.reports import data_texts, page_data
 from tests.support.traffic import reference_traffic, send
-from tests.support.training import train_champion
+from tests.support.training import monitor_settings, ridge_champion
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 MODEL = "ames-report-faults"
@@ -39,19 +39,12 @@ def champion(
     ames_csv: Path, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
     """A registered Ames champion (ridge: quick) and its bundle."""
-    home = tmp_path_factory.mktemp("report-faults-home")
-    _, bundle = train_champion(home, tracking_uri, ames_csv, MODEL, families=["ridge"])
-    return home, bundle
+    return ridge_champion(tmp_path_factory, tracking_uri, ames_csv, MODEL)
 
 
 @pytest.fixture
 def storage(champion: tuple[Path, Path], mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    store = mlops_env / "storage"
-    monkeypatch.setenv("MLOPS_HOME", str(champion[0]))
-    monkeypatch.setenv("MLOPS_STORAGE_URL", str(store))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    monkeypatch.setenv("MLOPS_RETRAIN_MODE", "off")
-    return store
+    return monitor_settings(monkeypatch, champion[0], mlops_env / "storage", MODEL)
 
 
 def _strings(value: Any) -> Iterator[str]:

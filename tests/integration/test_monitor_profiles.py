@@ -21,7 +21,7 @@ from tasks.core.settings import load_settings
 from tasks.registry.model_files import load_model_context
 from tests.support.handler import load_handler, logged_files
 from tests.support.traffic import reference_traffic, send
-from tests.support.training import train_champion
+from tests.support.training import monitor_settings, ridge_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 MODEL = "ames-profiles"
@@ -33,20 +33,13 @@ WASSERSTEIN_TOLERANCE = 0.005
 def champion(
     ames_csv: Path, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
-    home = tmp_path_factory.mktemp("profiles-home")
-    _, bundle = train_champion(home, tracking_uri, ames_csv, MODEL, families=["ridge"])
-    return home, bundle
+    return ridge_champion(tmp_path_factory, tracking_uri, ames_csv, MODEL)
 
 
 @pytest.fixture
 def storage(champion: tuple[Path, Path], mlops_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = mlops_env / "storage"
-    monkeypatch.setenv("MLOPS_HOME", str(champion[0]))
-    monkeypatch.setenv("MLOPS_STORAGE_URL", str(store))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    monkeypatch.setenv("MLOPS_RETRAIN_MODE", "off")
-    monkeypatch.setenv("MLOPS_MONITOR_ROW_CAP", str(ROW_CAP))
-    return store
+    return monitor_settings(monkeypatch, champion[0], store, MODEL, MLOPS_MONITOR_ROW_CAP=str(ROW_CAP))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from tests.support.handler import load_handler, logged_files
 from tests.support.history_ui import data_series, history_ui
 from tests.support.processes import http_json
 from tests.support.traffic import reference_traffic, send, shifted
-from tests.support.training import train_champion
+from tests.support.training import monitor_settings, ridge_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api")]
 MODEL = "ames-monitor"
@@ -31,24 +31,22 @@ def champion(
     ames_csv: Path, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
     """A registered Ames champion (ridge: quick) and its bundle."""
-    home = tmp_path_factory.mktemp("monitor-home")
-    _, bundle = train_champion(home, tracking_uri, ames_csv, MODEL, families=["ridge"])
-    return home, bundle
+    return ridge_champion(tmp_path_factory, tracking_uri, ames_csv, MODEL)
 
 
 @pytest.fixture
 def storage(
     champion: tuple[Path, Path], mlops_env: Path, ames_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    home, _ = champion
-    store = mlops_env / "storage"
-    monkeypatch.setenv("MLOPS_HOME", str(home))
-    monkeypatch.setenv("MLOPS_STORAGE_URL", str(store))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    monkeypatch.setenv("MLOPS_DATA_SOURCE", str(ames_csv))
-    monkeypatch.setenv("MLOPS_RETRAIN_MODE", "inline")
-    monkeypatch.setenv("MLOPS_CANDIDATE_FAMILIES", "ridge,random_forest")
-    return store
+    return monitor_settings(
+        monkeypatch,
+        champion[0],
+        mlops_env / "storage",
+        MODEL,
+        MLOPS_DATA_SOURCE=str(ames_csv),
+        MLOPS_RETRAIN_MODE="inline",
+        MLOPS_CANDIDATE_FAMILIES="ridge,random_forest",
+    )
 
 
 @pytest.fixture

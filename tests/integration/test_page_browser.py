@@ -266,7 +266,7 @@ def test_an_input_beyond_the_training_range_is_priced_with_a_caution(page: Page,
     assert direct["outside_training"] == [[area.name]]
     notes = page.locator("#notes")
     label = next(field.label for field in build_form(site.bundle).fields if field.name == area.name)
-    caution = f"Outside the range the model was trained on: {label} {given[area.name]:,}. The answer is"
+    caution = f"Outside the range the model was trained on: {label} {given[area.name]}. The answer is"
     assert notes.inner_text().startswith(f"{caution} an extrapolation")
     assert "caution" in (notes.get_attribute("class") or "")
     assert float(page.locator("#prediction").get_attribute("data-value") or "nan") == direct["predictions"][0]

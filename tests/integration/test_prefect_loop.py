@@ -21,7 +21,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ MODEL = "ames-loop"
 DRIFT_EVENT = "loopml.model.drift-detected"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 MONITOR_INTERVAL_SECONDS = 40
+ANCHOR_SECONDS = 12  # the schedule's first run: after the CLI that creates it has returned
 LABELLED_REQUESTS = 300
 
 
@@ -280,10 +281,12 @@ def test_unattended_loop_retrains_once_and_moves_live(
             upload_labels(labels, (home / "storage").as_uri(), MODEL, "regression")
             traffic.trickle(instances, pause=0.5)
 
-            # From here on nobody touches anything: the monitor runs on its schedule.
+            # From here on nobody touches anything: the monitor runs on its schedule, from a few
+            # seconds on (an interval's first run is otherwise one interval away).
+            anchor = (datetime.now(UTC) + timedelta(seconds=ANCHOR_SECONDS)).isoformat()
             server.cli(
                 "deployment", "schedule", "create", "monitor/default",
-                "--interval", str(MONITOR_INTERVAL_SECONDS), cwd=PROJECT_ROOT,
+                "--interval", str(MONITOR_INTERVAL_SECONDS), "--anchor-date", anchor, cwd=PROJECT_ROOT,
             )  # fmt: skip
 
             def drift_runs() -> list[dict[str, Any]]:

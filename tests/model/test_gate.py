@@ -12,9 +12,9 @@ from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec, DatasetSpecError, lo
 from tasks.learning.candidate_selection import fit_candidate, rank_candidates
 from tasks.learning.cross_validation import cv_folds
 from tasks.learning.data import prepare_data, read_table
-from tasks.learning.gate_statistics import error_concentration, paired_bootstrap
+from tasks.learning.gate_statistics import bootstrap_interval, error_concentration, paired_bootstrap
 from tasks.learning.onnx_export import pipeline_scores
-from tasks.learning.promotion import decide_promotion
+from tasks.learning.promotion import decide_promotion, promotion_markdown
 from tasks.learning.split import split_data
 
 
@@ -78,6 +78,34 @@ def test_the_largest_errors_share_is_reported() -> None:
     scores[:2] += 50.0
     scores[2:] += 1.0
     assert error_concentration("rmse", "regression", actual, scores, top=2) == pytest.approx(5000 / 5098)
+
+
+def test_the_holdout_interval_holds_the_score_and_narrows_with_more_rows() -> None:
+    """The same model error on 200 and on 5,000 rows: the interval shrinks about as 1/sqrt(rows)."""
+    rng = np.random.default_rng(2)
+    widths = []
+    for rows in (200, 5000):
+        actual = rng.uniform(100_000, 300_000, rows)
+        scores = actual + rng.normal(0, 20_000, rows)
+        score = float(np.sqrt(np.mean((scores - actual) ** 2)))
+        interval = bootstrap_interval("rmse", "regression", actual, scores)
+        assert interval is not None
+        assert interval[0] < score < interval[1]
+        widths.append(interval[1] - interval[0])
+    assert widths[1] < widths[0] / 3  # 1/5 expected
+    labels = rng.integers(0, 2, 400).astype("float64")
+    probabilities = np.clip(labels * 0.3 + rng.uniform(0, 0.7, 400), 0, 1)
+    low, high = bootstrap_interval("roc_auc", "classification", labels, probabilities) or (0.0, 0.0)
+    assert 0.5 < low < high < 1.0
+    assert bootstrap_interval("rmse", "regression", np.array([]), np.array([])) is None
+
+
+def test_the_gate_artifact_shows_the_candidates_interval() -> None:
+    decision = decide_promotion(
+        "rmsle", 0.1204, None, None, higher_is_better=False, margin=0.0, interval=(0.0961, 0.1471)
+    )
+    assert decision.candidate_interval == (0.0961, 0.1471)
+    assert "rmsle lies between 0.0961 and 0.1471 in 90% of them" in promotion_markdown(decision, "ensemble")
 
 
 def test_the_spec_names_its_metric(tmp_path: Path) -> None:

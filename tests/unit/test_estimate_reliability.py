@@ -9,26 +9,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from deployments.lambda_handler.contract import PREDICTION, PROBABILITY, Feature, ServingSchema
+from deployments.lambda_handler.contract import PREDICTION, PROBABILITY
 from monitoring.quality.domain import domain_shift, window_sample
 from monitoring.quality.reliability import MIN_EFFECTIVE_ROWS, Assessment, assess_estimate
 from tasks.core.metrics import holdout_metrics
+from tests.support.toy_schemas import CLASSIFICATION, REGRESSION
 
-REGRESSION = ServingSchema(
-    "regression",
-    "price",
-    (
-        Feature("size", "number", nullable=True),
-        Feature("age", "number", nullable=True),
-        Feature("area", "category", nullable=True),
-    ),
-)
-CLASSIFICATION = ServingSchema(
-    "classification",
-    "churned",
-    (Feature("usage", "number", nullable=False), Feature("tenure", "number", nullable=False)),
-    classes=("no", "yes"),
-)
 AREAS = ("north", "south", "east")
 
 

@@ -421,7 +421,16 @@ def test_a_graph_and_schema_that_disagree_on_column_order_fail_the_cold_start(
         load_handler(bundle, tmp_path / "logs")
 
 
-@pytest.mark.parametrize("bounds", [{"gr_liv_area": [None, "4k"]}, {"gr_liv_area": 4000}, ["gr_liv_area"]])
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"gr_liv_area": [None, "4k"]},
+        {"gr_liv_area": [None, True]},
+        {"gr_liv_area": [None, "inf"]},
+        {"gr_liv_area": 4000},
+        ["gr_liv_area"],
+    ],
+)
 def test_a_hand_edited_row_bound_that_is_not_a_number_fails_the_cold_start_naming_it(
     ames_bundle: Path, tmp_path: Path, bounds: object
 ) -> None:

@@ -10,26 +10,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from deployments.lambda_handler.contract import PREDICTION, PROBABILITY, Feature, ServingSchema
+from deployments.lambda_handler.contract import PREDICTION, PROBABILITY
 from monitoring.quality.estimation import estimate_by_chunk, estimate_performance, expected_roc_auc
 from monitoring.quality.live_quality import quality_drop
 from tasks.core.metrics import holdout_metrics
+from tests.support.toy_schemas import CLASSIFICATION, REGRESSION
 
-REGRESSION = ServingSchema(
-    "regression",
-    "price",
-    (
-        Feature("size", "number", nullable=True),
-        Feature("age", "number", nullable=True),
-        Feature("area", "category", nullable=True),
-    ),
-)
-CLASSIFICATION = ServingSchema(
-    "classification",
-    "churned",
-    (Feature("usage", "number", nullable=False), Feature("tenure", "number", nullable=False)),
-    classes=("no", "yes"),
-)
 AREA_EFFECT = {"north": 0.0, "south": 2.0, "east": -1.0}
 
 

@@ -120,10 +120,15 @@
     return value.toLocaleString("en-US", { maximumFractionDigits: Math.abs(value) >= 100 ? 0 : 4 });
   }
 
+  function inputValue(value) {
+    // as the hints write numbers: years and small counts without a separator
+    return typeof value === "number" && Math.abs(value) < 10000 ? String(value) : formatted(value);
+  }
+
   function notes(imputed, unknown, outside, instance) {
     const parts = [];
     if (outside.length) {
-      const named = outside.map((name) => labelOf(name) + " " + formatted(instance[name]));
+      const named = outside.map((name) => labelOf(name) + " " + inputValue(instance[name]));
       parts.push("Outside the range the model was trained on: " + listed(named) +
         ". The answer is an extrapolation; treat it as a rough guess.");
     }
