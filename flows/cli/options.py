@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.logs.window import parse_time
+from tasks.core.data_source import RETRAIN_REASONS, check_local_source
 from tasks.core.dataset_spec import load_dataset_spec
 from tasks.core.errors import UsageError, run_command
 from tasks.core.settings import Settings, load_settings, split_list
@@ -119,10 +120,15 @@ def training_parameters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _check_spec(settings: Settings, parameters: dict[str, Any]) -> None:
-    """Read MLOPS_DATASET_SPEC now unless `--dataset-spec` replaces it (its errors name the file)."""
-    if "dataset" not in parameters:
-        load_dataset_spec(settings.dataset_spec)
+def _check_training(settings: Settings, parameters: dict[str, Any]) -> None:
+    """Read the spec now, and refuse a local data file that does not exist, before any server starts.
+
+    MLOPS_DATASET_SPEC is read unless `--dataset-spec` replaces it (its errors name the file). A
+    retrain (`--reason drift` or `schedule`) reads its champion's recorded data, checked when read.
+    """
+    spec = parameters.get("dataset") or load_dataset_spec(settings.dataset_spec)
+    if parameters.get("reason") not in RETRAIN_REASONS:
+        check_local_source(str(parameters.get("data_source") or settings.data_source), spec.name)
 
 
 def monitoring_parser() -> argparse.ArgumentParser:
@@ -236,7 +242,7 @@ COMMANDS = {
             "promotion_margin": "promotion_margin",
             "deploy_on_promotion": "deploy_on_promotion",
         },
-        _check_spec,
+        _check_training,
     ),
     "monitor": Command(
         monitoring_parser,

@@ -20,7 +20,6 @@ from tasks.core.settings import Settings, split_list
 from tasks.learning.families import family_names
 from tasks.learning.retrain_data import RetrainData
 
-RETRAIN_REASONS = frozenset({"drift", "schedule"})
 SOURCE_TAG = "data_source"
 SPEC_TAG = "dataset_spec"
 FAMILIES_TAG = "candidate_families"

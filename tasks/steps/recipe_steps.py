@@ -5,10 +5,10 @@ from __future__ import annotations
 from prefect import get_run_logger
 
 from deployments.lambda_handler.contract import CHAMPION_ALIAS
+from tasks.core.data_source import RETRAIN_REASONS
 from tasks.core.errors import TRANSIENT_RETRIES
 from tasks.core.settings import Settings
 from tasks.learning.recipe import (
-    RETRAIN_REASONS,
     RecipeRequest,
     RecordedRecipe,
     TrainingRecipe,

@@ -13,6 +13,7 @@ from prefect.futures import PrefectFuture
 
 from deployments.lambda_handler.contract import ServingSchema
 from monitoring.logs.window import Window
+from tasks.core.data_source import data_hint
 from tasks.core.dataset_spec import DatasetSpec
 from tasks.core.errors import TRANSIENT_RETRIES
 from tasks.core.metrics import primary_score
@@ -64,8 +65,7 @@ def load_training_data(source: str, spec: DatasetSpec, min_rows: int) -> Prepare
     try:
         data = prepare_data(read_table(source, spec.missing_values), spec, source, min_rows)
     except DataValidationError as error:
-        hint = f"data: MLOPS_DATA_SOURCE or data_source; spec {spec.name!r}: MLOPS_DATASET_SPEC or dataset"
-        msg = f"{error} ({hint})"
+        msg = f"{error} ({data_hint(spec.name)})"
         raise DataValidationError(msg) from None
     logger = get_run_logger()
     logger.info(

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from deployments.lambda_handler.contract import ServingSchema
+from tasks.core.data_source import MissingDataError, check_local_source
 from tasks.core.dataset_spec import AMES_SPEC, DatasetSpec, DatasetSpecError, load_dataset_spec
 from tasks.core.errors import is_transient
 from tasks.learning.bundle import build_schema
@@ -103,6 +104,20 @@ def test_s3_source_follows_the_endpoint_variable(moto_endpoint: str) -> None:
     source = "s3://training-data/toy.csv.gz"
     data = prepare_data(read_table(source, None), SPEC, source, 50)
     assert len(data.frame) == 60
+
+
+def test_a_command_checks_a_local_data_file_before_it_starts_anything(tmp_path: Path) -> None:
+    """A missing path or file:// URL is refused at once; a URL is read (and judged) when used."""
+    present = tmp_path / "ames.csv"
+    present.write_text("a,b\n1,2\n")
+    check_local_source(str(present), "ames-housing")
+    check_local_source(present.as_uri(), "ames-housing")
+    check_local_source("s3://no-such-bucket/ames.csv", "ames-housing")
+    refused = r"^cannot read .*nope\.csv: no such file \(data: MLOPS_DATA"
+    for missing in (str(tmp_path / "nope.csv"), (tmp_path / "nope.csv").as_uri()):
+        with pytest.raises(MissingDataError, match=refused):
+            check_local_source(missing, "ames-housing")
+    assert not is_transient(MissingDataError("x"))
 
 
 def test_http_source_missing_or_unreachable_is_told_apart(http_root: tuple[Path, str]) -> None:

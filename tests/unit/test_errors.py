@@ -95,6 +95,7 @@ def test_missing_data_file_is_one_line_naming_the_setting(tmp_path: Path) -> Non
         f"error: cannot read {tmp_path / 'ames.csv'}: no such file "
         "(data: MLOPS_DATA_SOURCE or data_source; spec 'ames-housing': MLOPS_DATASET_SPEC or dataset)"
     )
-    assert expected in completed.stderr.splitlines()
+    assert completed.stderr.splitlines() == [expected]  # at once: no flow run, no temporary server
+    assert not (tmp_path / "prefect").exists()
     assert "Traceback" not in output
     assert "Retrying" not in output

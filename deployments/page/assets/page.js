@@ -169,8 +169,9 @@
     }
     table.hidden = !body.probabilities;
     const first = (name) => (body[name] || [[]])[0] || [];
-    $("notes").textContent = notes(first("imputed_fields"), first("unknown_categories"), first("outside_training"), instance);
-    $("notes").classList.toggle("caution", first("outside_training").length > 0);
+    const outside = first("outside_training");
+    $("notes").textContent = notes(first("imputed_fields"), first("unknown_categories"), outside, instance);
+    $("notes").classList.toggle("caution", outside.length > 0);
     let meta = "Model " + body.model_name + " version " + body.model_version + " \u00b7 request id " + body.request_id;
     if (spec.model.version && String(body.model_version) !== spec.model.version) {
       meta += " \u00b7 this page was made for version " + spec.model.version + ": make it again for the inputs of the new one";
