@@ -54,9 +54,7 @@ class FeatureRule:
 
     def outside_training(self, value: float) -> bool:
         """Whether a number lies outside the range training saw (the model extrapolates)."""
-        if not self.flag_outside or self.minimum is None or self.maximum is None:
-            return False
-        return not self.minimum <= value <= self.maximum
+        return self.flag_outside and self.widths_outside(value) > 0
 
     def widths_outside(self, value: float) -> float:
         """How many range widths a number lies beyond the training range (0 inside it)."""

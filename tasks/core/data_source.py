@@ -14,6 +14,11 @@ class MissingDataError(UserError, FileNotFoundError):
     """The training data names a local file that does not exist."""
 
 
+def missing_file(source: str) -> str:
+    """The message for training data that names no existing file."""
+    return f"cannot read {source}: no such file"
+
+
 def data_hint(spec_name: str) -> str:
     """Where the training data and its spec are set, for the end of an error message."""
     return f"data: MLOPS_DATA_SOURCE or data_source; spec {spec_name!r}: MLOPS_DATASET_SPEC or dataset"
@@ -24,5 +29,5 @@ def check_local_source(source: str, spec_name: str) -> None:
     if "://" in source and not source.startswith(FILE_SCHEME):
         return
     if not Path(source.removeprefix(FILE_SCHEME)).exists():
-        msg = f"cannot read {source}: no such file ({data_hint(spec_name)})"
+        msg = f"{missing_file(source)} ({data_hint(spec_name)})"
         raise MissingDataError(msg)

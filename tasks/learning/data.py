@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from deployments.lambda_handler.contract import MISSING_CATEGORY
+from tasks.core.data_source import missing_file
 from tasks.core.dataset_spec import DatasetSpec, normalise_column_name
 from tasks.core.errors import UserError
 from tasks.core.metric_names import DEFAULT_METRIC, TaskType
@@ -67,8 +68,7 @@ def read_table(source: str, missing_values: list[str] | None = None) -> pd.DataF
         if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
             msg = f"cannot reach {source}: {cause}; without network access, set MLOPS_DATA_SOURCE to a copy"
             raise ConnectionError(msg) from cause
-        msg = f"cannot read {source}: no such file"
-        raise DataValidationError(msg) from None
+        raise DataValidationError(missing_file(source)) from None
     if not raw.strip():
         msg = f"{source} is empty"
         raise DataValidationError(msg)

@@ -243,6 +243,12 @@ def _hostile_lines(record: dict) -> dict[str, str]:
         ): "latency_ms must be a finite number",
         json.dumps({**record, "request_id": "big", "row": 10**30}): "row must be a non-negative integer",
         json.dumps({**record, "request_id": "name", "model_name": 5}): "model_name must be a string",
+        json.dumps(
+            {**record, "request_id": "outside", "outside_training": "gr_liv_area"}
+        ): "outside_training must be a list of strings",
+        json.dumps(
+            {**record, "request_id": "outside-numbers", "outside_training": [1]}
+        ): "outside_training must be a list of strings",
         json.dumps({**record, "request_id": "\ud800"}): "a value does not fit the record schema",
     }
 
